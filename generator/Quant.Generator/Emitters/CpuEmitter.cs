@@ -1,0 +1,226 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using Quant.Generator.Helpers;
+using Quant.Generator.Model;
+using static Quant.Generator.Emitters.SourceFile;
+
+namespace Quant.Generator.Emitters;
+
+/// <summary>
+/// Emits a format's CPU kernels from its model: quantize (one method per rule), and dequantize and the
+/// fused row dot, each as a scalar reference and Vector128 / Vector256 / Vector512 paths. Only per-block
+/// mathematics is generated; loops over rows, threads and batches live in the hand-written drivers.
+/// </summary>
+internal static partial class CpuEmitter
+{
+    private const string Usings = """
+        using System;
+        using System.Runtime.CompilerServices;
+        using System.Runtime.InteropServices;
+        using System.Runtime.Intrinsics;
+        using Quant.Numerics;
+        using Quant.Simd;
+        """;
+
+    public static string Emit(FormatModel m) => Write(m, "CPU kernels", w => new CpuWriter(m, w).Emit(), preamble: Usings);
+
+    /// <summary>Writes the kernels of one format; the pieces every path shares are its members.</summary>
+    private sealed partial class CpuWriter(FormatModel m, IndentedTextWriter w)
+    {
+        private readonly CodeModel _code = m.Code;
+
+        private int K => _code.IntLog2Factor;
+
+        private bool UsesTable => _code.Kind != ElementKind.Integer;
+
+        private bool IntTable => UsesTable && K >= 0;
+
+        /// <summary>Values of integer codes that do not fit a signed byte travel as unsigned bytes.</summary>
+        private bool ByteValues => _code.Kind == ElementKind.Integer && !_code.ValuesFitSByte;
+
+        public void Emit()
+        {
+            EmitTables();
+            EmitQuantize();
+            EmitDequantizeDispatch();
+            EmitDotDispatch();
+            EmitUnpackAndPack();
+            EmitScalarDequantize();
+            EmitScalarDot();
+            foreach (int width in new[] { 128, 256, 512 })
+            {
+                EmitSimdDequantize(width);
+                EmitSimdDot(width);
+            }
+        }
+
+        // ---- shared pieces -------------------------------------------------------------------
+
+        private string PlaneParameters => string.Join(", ", Enumerable.Range(0, m.Planes.Count).Select(p => $"ref byte p{p}"));
+
+        private string PlaneArguments => string.Join(", ", Enumerable.Range(0, m.Planes.Count).Select(p => $"ref p{p}"));
+
+        private static string FieldRef(FieldModel f, int extra = 0) =>
+            f.Offset + extra == 0 ? $"ref p{f.Plane}" : $"ref Unsafe.Add(ref p{f.Plane}, {f.Offset + extra})";
+
+        private static string FieldByte(FieldModel f) => f.Offset == 0 ? $"p{f.Plane}" : $"Unsafe.Add(ref p{f.Plane}, {f.Offset})";
+
+        private void AdvancePlanes()
+        {
+            for (int p = 0; p < m.Planes.Count; p++) w.WriteLine($"p{p} = ref Unsafe.Add(ref p{p}, Plane{p}BytesPerBlock);");
+        }
+
+        private void DeclarePlanes(string rowExpression, string? firstBlock)
+        {
+            for (int p = 0; p < m.Planes.Count; p++)
+            {
+                string start = $"MemoryMarshal.GetReference({rowExpression}.Plane{p})";
+                w.WriteLine(firstBlock is null
+                    ? $"ref byte p{p} = ref {start};"
+                    : $"ref byte p{p} = ref Unsafe.Add(ref {start}, {firstBlock} * Plane{p}BytesPerBlock);");
+            }
+        }
+
+        /// <summary>Reads a stored scale-like field as float; <paramref name="fold"/> folds the codebook's 2^-k into an E8M0 scale.</summary>
+        private string ReadScalar(FieldModel f, ScaleCodeKind code, bool fold) => code switch
+        {
+            ScaleCodeKind.F32 => $"Fp32.Read({FieldRef(f)})",
+            ScaleCodeKind.F16 => $"Fp16.Read({FieldRef(f)})",
+            ScaleCodeKind.BF16 => $"Bf16.Read({FieldRef(f)})",
+            ScaleCodeKind.E8M0 => fold ? $"E8M0.ToSingle({FieldByte(f)}, {-K})" : $"E8M0.ToSingle({FieldByte(f)})",
+            _ => throw new NotSupportedException($"scale code {code}"),
+        };
+
+        private string WriteScalar(FieldModel f, ScaleCodeKind code, string value) => code switch
+        {
+            ScaleCodeKind.F32 => $"Fp32.Write({FieldRef(f)}, {value});",
+            ScaleCodeKind.F16 => $"Fp16.Write({FieldRef(f)}, {value});",
+            ScaleCodeKind.BF16 => $"Bf16.Write({FieldRef(f)}, {value});",
+            _ => throw new NotSupportedException($"scale code {code} is written by its rule"),
+        };
+
+        private string ReadScale => ReadScalar(m.Fields[m.Scale!.Field], m.Scale.Code, m.FoldsFactorIntoScale);
+
+        private string ReadMin => ReadScalar(m.Fields[m.Min!.Field], m.Min.Code, fold: false);
+
+        /// <summary>The float value of code <paramref name="code"/> (an int expression), before the scale.</summary>
+        private string ScalarValue(string code)
+        {
+            if (UsesTable)
+            {
+                return IntTable && K > 0 && !m.FoldsFactorIntoScale ? $"s_codeValues[{code}] * {Float((float)Math.Pow(2, -K))}" : $"s_codeValues[{code}]";
+            }
+            if (_code.Signed)
+            {
+                int sign = 1 << (_code.Bits - 1);
+                return _code.Bits == 8 ? $"(float)(sbyte){code}" : $"(float)(({code} ^ {sign}) - {sign})";
+            }
+            return _code.Offset == 0 ? $"(float){code}" : $"(float)({code} - {_code.Offset})";
+        }
+
+        /// <summary>Element value times scale (plus min), in the order the reference dequantizers round.</summary>
+        private string Reconstruct(string value) => m.Min?.Mode switch
+        {
+            MinModeKind.Add => $"{value} * d + min",
+            MinModeKind.ZeroPoint => $"({value} - min) * d",
+            _ => $"{value} * d",
+        };
+
+        private void EmitTables()
+        {
+            if (!UsesTable) return;
+            var values = _code.Table.Select(v => IntTable ? (float)(v * Math.Pow(2, K)) : v).ToArray();
+            string what = IntTable && K > 0 ? $"times 2^{K}, so that every entry is an integer" : IntTable ? "(all integers)" : "";
+            w.WriteLine($"/// <summary>The value of each code {what}.</summary>".Replace("  ", " "));
+            w.WriteLine(GeneratedCode);
+            w.WriteLine($"private static readonly float[] s_codeValues = [{string.Join(", ", values.Select(Float))}];");
+            w.WriteLine();
+            if (IntTable && _code.Bits <= 4)
+            {
+                var bytes = values.Select(v => ((int)v).ToString(CultureInfo.InvariantCulture)).Concat(Enumerable.Repeat("0", 16 - values.Length));
+                w.WriteLine("/// <summary>The same values as bytes: the SIMD paths map 16 codes with one byte shuffle.</summary>");
+                w.WriteLine(GeneratedCode);
+                w.WriteLine($"private static readonly Vector128<sbyte> s_codeBytes = Vector128.Create((sbyte){string.Join(", ", bytes)});");
+                w.WriteLine();
+            }
+            if (m.Rules.Any(r => r.Kind == RuleKind.SharedExponentMistralRs))
+            {
+                int half = _code.Table.Count / 2;
+                var midpoints = Enumerable.Range(0, half - 1).Select(i => (_code.Table[i] + _code.Table[i + 1]) / 2);
+                w.WriteLine("/// <summary>Midpoints between consecutive positive magnitudes: the rounding thresholds of the mistralrs rule.</summary>");
+                w.WriteLine(GeneratedCode);
+                w.WriteLine($"private static readonly float[] s_magnitudeMidpoints = [{string.Join(", ", midpoints.Select(Float))}];");
+                w.WriteLine();
+            }
+        }
+
+        private void EmitDequantizeDispatch()
+        {
+            w.WriteLine($"/// <summary>");
+            w.WriteLine($"/// Dequantizes <c>destination.Length / {m.BlockSize}</c> blocks of a <c>{m.Name}</c> row, starting at block");
+            w.WriteLine($"/// <paramref name=\"firstBlock\"/>. Every <paramref name=\"level\"/> writes the same floats, bit for bit.");
+            w.WriteLine($"/// </summary>");
+            w.WriteLine($"/// <exception cref=\"global::Quant.QuantFormatException\">The row length is not a whole number of blocks.</exception>");
+            w.WriteLine($"/// <exception cref=\"global::System.ArgumentException\">The range or a plane does not fit the row.</exception>");
+            w.WriteLine(GeneratedCode);
+            using (w.Block("public static void DequantizeBlocks(in global::Quant.QuantRow source, int firstBlock, global::System.Span<float> destination, global::Quant.SimdLevel level)"))
+            {
+                w.WriteLine("int blocks = global::Quant.QuantRowChecks.Blocks(in source, Info, firstBlock, destination.Length);");
+                w.WriteLine("ref float y = ref MemoryMarshal.GetReference(destination);");
+                DeclarePlanes("source", "firstBlock");
+                Switch("DequantizeBlocks", $"blocks, ref y, {PlaneArguments}", returns: false);
+            }
+            w.WriteLine();
+            w.WriteLine($"/// <summary>Dequantizes a whole <c>{m.Name}</c> row with the best SIMD level of this machine.</summary>");
+            w.WriteLine(GeneratedCode);
+            w.WriteLine("public static void DequantizeRow(in global::Quant.QuantRow source, global::System.Span<float> destination)");
+            w.WriteLine("    => DequantizeBlocks(in source, 0, destination, global::Quant.QuantSimd.Best);");
+            w.WriteLine();
+        }
+
+        private void EmitDotDispatch()
+        {
+            w.WriteLine($"/// <summary>The dot product of a <c>{m.Name}</c> row with <paramref name=\"x\"/>, dequantizing on the fly.</summary>");
+            w.WriteLine($"/// <exception cref=\"global::System.ArgumentException\"><paramref name=\"x\"/> or a plane does not fit the row.</exception>");
+            w.WriteLine(GeneratedCode);
+            using (w.Block("public static float DotRow(in global::Quant.QuantRow row, global::System.ReadOnlySpan<float> x, global::Quant.SimdLevel level)"))
+            {
+                w.WriteLine("int blocks = global::Quant.QuantRowChecks.Row(in row, Info, x.Length);");
+                w.WriteLine("ref float px = ref MemoryMarshal.GetReference(x);");
+                DeclarePlanes("row", null);
+                Switch("DotRow", $"blocks, ref px, {PlaneArguments}", returns: true);
+            }
+            w.WriteLine();
+            w.WriteLine($"/// <summary>The dot product of a <c>{m.Name}</c> row with <paramref name=\"x\"/>, with the best SIMD level of this machine.</summary>");
+            w.WriteLine(GeneratedCode);
+            w.WriteLine("public static float DotRow(in global::Quant.QuantRow row, global::System.ReadOnlySpan<float> x)");
+            w.WriteLine("    => DotRow(in row, x, global::Quant.QuantSimd.Best);");
+            w.WriteLine();
+        }
+
+        private void Switch(string method, string arguments, bool returns)
+        {
+            using (w.Block("switch (level)"))
+            {
+                foreach (var (level, suffix) in new (string? Level, string Suffix)[] { ("Vector512", "512"), ("Vector256", "256"), ("Vector128", "128"), (null, "Scalar") })
+                {
+                    w.WriteLine(level is null ? "default:" : $"case global::Quant.SimdLevel.{level}:");
+                    using (w.Indent())
+                    {
+                        if (returns)
+                        {
+                            w.WriteLine($"return {method}{suffix}({arguments});");
+                        }
+                        else
+                        {
+                            w.WriteLine($"{method}{suffix}({arguments});");
+                            w.WriteLine("break;");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

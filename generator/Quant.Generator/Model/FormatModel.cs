@@ -1,0 +1,129 @@
+using Quant.Generator.Helpers;
+
+namespace Quant.Generator.Model;
+
+// The generator's view of one format declaration. Every record here is a plain value (strings, numbers,
+// nested records, EquatableArray), so unchanged declarations compare equal and their output is cached.
+// The enums mirror the public ones in Quant.Abstractions (same names and values); emitters write
+// them back as `global::Quant.<Enum>.<Member>`.
+
+internal enum ScaleCodeKind { F32, F16, BF16, E8M0, E4M3 }
+
+internal enum PackingKind { Sequential, SequentialHighFirst, Sliced }
+
+internal enum MinModeKind { Add, SubtractScaled, ZeroPoint }
+
+internal enum MinifloatSpecialsKind { None, NanOnly, Ieee }
+
+internal enum RuleKind { AbsMax, SignedMax, MinMax, SharedExponent, SharedExponentMistralRs, ErrorMinimizing }
+
+internal enum UqffLayerKind { None = -1, Gguf = 0, Unquant = 1, Hqq = 2, Fp8 = 3, Afq = 4, F8Q8 = 5, Mxfp4 = 6 }
+
+internal enum FieldRole { Scale, Min, Codes, HighBits, SubScales }
+
+internal enum ElementKind { Integer, Codebook, Minifloat }
+
+/// <summary>Where the declaration lives: enough to reopen the partial class.</summary>
+/// <param name="Namespace">The namespace, or empty for the global one.</param>
+/// <param name="Name">The class name (<c>Q4_0</c>).</param>
+/// <param name="ContainingTypes">Declarations of the enclosing partial types, outermost first (<c>partial class Outer</c>).</param>
+internal sealed record TypeLocation(string Namespace, string Name, EquatableArray<string> ContainingTypes)
+{
+    /// <summary>The name used in generated file names: containing types and the class, dot-separated.</summary>
+    public string FileStem => ContainingTypes.Count == 0 ? Name : string.Join(".", System.Linq.Enumerable.Select(ContainingTypes, c => c.Substring(c.LastIndexOf(' ') + 1))) + "." + Name;
+}
+
+/// <summary>A plane: the block record (fields declared without a plane) or a separate tensor.</summary>
+internal sealed record PlaneModel(string Name, int BytesPerBlock);
+
+/// <summary>One field of a block, in its plane at a byte offset.</summary>
+internal sealed record FieldModel(string Name, FieldRole Role, int Plane, int Offset, int Size);
+
+/// <summary>A part of each element's code stored in one field: <c>code |= ((read field) &amp; mask) &lt;&lt; Shift</c>.</summary>
+internal sealed record CodePartModel(int Field, int Bits, PackingKind Packing, int Stride, int Shift);
+
+/// <summary>How codes become values.</summary>
+/// <param name="Bits">Total bits of a code (all parts).</param>
+/// <param name="Parts">The fields the code is assembled from, low bits first.</param>
+/// <param name="Kind">Integer, codebook or minifloat.</param>
+/// <param name="Offset">Integer codes: subtracted from each code.</param>
+/// <param name="Signed">Integer codes: two's complement.</param>
+/// <param name="Table">Codebook and minifloat codes: the value of every code (minifloats derived exactly).</param>
+/// <param name="IntLog2Factor">
+/// k &gt;= 0 when every table entry times 2^k is an integer in [-128, 127]: SIMD paths then look codes up as
+/// bytes with one shuffle and multiply by 2^-k. -1 otherwise.
+/// </param>
+/// <param name="ExponentBits">Minifloat exponent bits (0 otherwise).</param>
+/// <param name="MantissaBits">Minifloat mantissa bits.</param>
+/// <param name="Specials">Minifloat special codes.</param>
+internal sealed record CodeModel(
+    int Bits,
+    EquatableArray<CodePartModel> Parts,
+    ElementKind Kind,
+    int Offset,
+    bool Signed,
+    EquatableArray<float> Table,
+    int IntLog2Factor,
+    int ExponentBits,
+    int MantissaBits,
+    MinifloatSpecialsKind Specials)
+{
+    /// <summary>The integer value range of a code, for integer codes.</summary>
+    public int MinValue => Signed ? -(1 << (Bits - 1)) : -Offset;
+
+    /// <summary>The largest integer value of a code, for integer codes.</summary>
+    public int MaxValue => Signed ? (1 << (Bits - 1)) - 1 : (1 << Bits) - 1 - Offset;
+
+    /// <summary>True when values fit a signed byte, so SIMD paths keep them as <c>sbyte</c>.</summary>
+    public bool ValuesFitSByte => Kind == ElementKind.Integer ? MinValue >= -128 && MaxValue <= 127 : IntLog2Factor >= 0;
+}
+
+/// <summary>The block scale.</summary>
+internal sealed record ScaleModel(int Field, ScaleCodeKind Code);
+
+/// <summary>The block minimum, bias or zero point.</summary>
+internal sealed record MinModel(int Field, ScaleCodeKind Code, MinModeKind Mode);
+
+/// <summary>Integer sub-scales of a super-block (K-quants).</summary>
+internal sealed record SubScaleModel(int Field, int Bits, PackingKind Packing, int Stride, int Offset, bool Signed, bool WithMins, string? Unpack, string? Pack);
+
+/// <summary>A named quantization rule.</summary>
+internal sealed record RuleModel(string Name, RuleKind Kind, bool IsDefault, string? Description);
+
+/// <summary>Everything one format declaration says, checked.</summary>
+internal sealed record FormatModel(
+    TypeLocation Type,
+    string Name,
+    string? Description,
+    UqffLayerKind Uqff,
+    int GgufType,
+    string? VecDotType,
+    int BlockSize,
+    int SubBlockSize,
+    int TileRows,
+    EquatableArray<PlaneModel> Planes,
+    EquatableArray<FieldModel> Fields,
+    CodeModel Code,
+    ScaleModel? Scale,
+    MinModel? Min,
+    SubScaleModel? SubScales,
+    EquatableArray<RuleModel> Rules)
+{
+    /// <summary>Bytes of every plane per block.</summary>
+    public int BytesPerBlock => System.Linq.Enumerable.Sum(Planes, p => p.BytesPerBlock);
+
+    /// <summary>
+    /// True when the scale is an E8M0 power of two and the codebook is kept as integers: the factor 2^-k
+    /// is then folded into the scale, exactly, everywhere (ggml's half-scale for MXFP4).
+    /// </summary>
+    public bool FoldsFactorIntoScale => Code.Kind != ElementKind.Integer && Code.IntLog2Factor > 0 && Scale?.Code == ScaleCodeKind.E8M0;
+
+    /// <summary>The identity used to find duplicates across declarations.</summary>
+    public FormatIdentity Identity => new(Name, Type.Namespace.Length == 0 ? Type.FileStem : Type.Namespace + "." + Type.FileStem, Uqff, GgufType);
+}
+
+/// <summary>What two declarations must not share.</summary>
+internal sealed record FormatIdentity(string Name, string TypeName, UqffLayerKind Uqff, int GgufType);
+
+/// <summary>The result of parsing one declaration: a model when it is valid, and its diagnostics.</summary>
+internal sealed record ParseResult(FormatModel? Model, EquatableArray<Diagnostics.DiagnosticInfo> Diagnostics);

@@ -1,0 +1,577 @@
+using System;
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Linq;
+using System.Text.RegularExpressions;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Quant.Generator.Diagnostics;
+using Quant.Generator.Helpers;
+using Quant.Generator.Model;
+using D = Quant.Generator.Diagnostics.DiagnosticDescriptors;
+
+namespace Quant.Generator;
+
+partial class QuantFormatGenerator
+{
+    /// <summary>Turns one <c>[QuantFormat]</c> declaration into a checked <see cref="FormatModel"/> and its diagnostics.</summary>
+    internal static class Parser
+    {
+        private static readonly Regex s_name = new("^[a-z][a-z0-9_]{0,31}$", RegexOptions.CultureInvariant);
+
+        public static ParseResult Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+        {
+            var symbol = (INamedTypeSymbol)context.TargetSymbol;
+            var node = (ClassDeclarationSyntax)context.TargetNode;
+            var diagnostics = new List<DiagnosticInfo>();
+            try
+            {
+                var model = new Reader(symbol, node, diagnostics, cancellationToken).Read();
+                return new ParseResult(diagnostics.Count == 0 ? model : null, diagnostics.ToEquatableArray());
+            }
+            catch (OperationCanceledException)
+            {
+                throw;
+            }
+            catch (Exception e)
+            {
+                // A generator exception would fail the user's build with a stack trace; a diagnostic says what happened.
+                diagnostics.Add(DiagnosticInfo.Create(D.InternalError, node.Identifier.GetLocation(), symbol.Name, e.GetType().Name + ": " + e.Message));
+                return new ParseResult(null, diagnostics.ToEquatableArray());
+            }
+        }
+
+        private sealed class Reader(INamedTypeSymbol symbol, ClassDeclarationSyntax node, List<DiagnosticInfo> diagnostics, CancellationToken cancellationToken)
+        {
+            private string _name = symbol.Name;
+
+            private void Report(DiagnosticDescriptor descriptor, AttributeData? attribute, params object?[] args)
+            {
+                var location = attribute?.ApplicationSyntaxReference?.GetSyntax(cancellationToken).GetLocation() ?? node.Identifier.GetLocation();
+                diagnostics.Add(DiagnosticInfo.Create(descriptor, location, args));
+            }
+
+            public FormatModel? Read()
+            {
+                var type = ReadTypeLocation();
+                var attributes = symbol.GetAttributes()
+                    .Where(a => a.AttributeClass?.ContainingNamespace?.ToDisplayString() == "Quant")
+                    .OrderBy(a => a.ApplicationSyntaxReference?.SyntaxTree.FilePath, StringComparer.Ordinal)
+                    .ThenBy(a => a.ApplicationSyntaxReference?.Span.Start ?? 0)
+                    .ToList();
+                var format = attributes.First(a => a.AttributeClass!.Name == "QuantFormatAttribute");
+                _name = format.ConstructorArguments.Length > 0 ? format.ConstructorArguments[0].Value as string ?? "" : "";
+                if (!s_name.IsMatch(_name)) Report(D.InvalidName, format, _name);
+                cancellationToken.ThrowIfCancellationRequested();
+
+                // Record order is attribute order, so all field attributes must sit on one declaration.
+                var fieldTrees = attributes.Where(a => IsField(a.AttributeClass!.Name)).Select(a => a.ApplicationSyntaxReference?.SyntaxTree).Distinct().Count();
+                if (fieldTrees > 1) Report(D.InvalidPlanes, format, _name, "write every field attribute on one declaration of the partial class, because fields are laid out in the order they are written");
+
+                string recordPlane = Named(format, "RecordPlane", "blocks");
+                var uqff = (UqffLayerKind)Named(format, "Uqff", -1);
+                int ggufType = Named(format, "GgufType", -1);
+                string? vecDot = Named<string?>(format, "VecDotType", null);
+                string? description = Named<string?>(format, "Description", null);
+
+                var block = Single(attributes, "BlockAttribute");
+                if (block is null)
+                {
+                    Report(D.MissingBlock, format, _name);
+                    return null;
+                }
+                int blockSize = (int)block.ConstructorArguments[0].Value!;
+                int subBlock = Named(block, "SubBlock", 0);
+                int tileRows = Named(block, "Rows", 1);
+                if (!CheckBlock(block, blockSize, subBlock, tileRows)) return null;
+
+                var planes = new List<(string Name, int Bytes)>();
+                var fields = new List<FieldModel>();
+                var parts = new List<CodePartModel>();
+                ScaleModel? scale = null;
+                MinModel? min = null;
+                SubScaleModel? subScales = null;
+                int codeBits = 0;
+                bool hasCodes = false;
+
+                int AddField(string name, FieldRole role, string? plane, int size)
+                {
+                    string planeName = plane ?? recordPlane;
+                    int index = planes.FindIndex(p => p.Name == planeName);
+                    if (index < 0)
+                    {
+                        planes.Add((planeName, 0));
+                        index = planes.Count - 1;
+                    }
+                    fields.Add(new FieldModel(name, role, index, planes[index].Bytes, size));
+                    planes[index] = (planeName, planes[index].Bytes + size);
+                    return fields.Count - 1;
+                }
+
+                foreach (var attribute in attributes)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    switch (attribute.AttributeClass!.Name)
+                    {
+                        case "ScaleAttribute":
+                        {
+                            var scaleCode = (ScaleCodeKind)(int)attribute.ConstructorArguments[0].Value!;
+                            int field = AddField(Named(attribute, "Name", "d"), FieldRole.Scale, Named<string?>(attribute, "Plane", null), ScaleSize(scaleCode));
+                            scale = new ScaleModel(field, scaleCode);
+                            break;
+                        }
+                        case "MinAttribute":
+                        {
+                            var minCode = (ScaleCodeKind)(int)attribute.ConstructorArguments[0].Value!;
+                            int field = AddField(Named(attribute, "Name", "m"), FieldRole.Min, Named<string?>(attribute, "Plane", null), ScaleSize(minCode));
+                            min = new MinModel(field, minCode, (MinModeKind)Named(attribute, "Mode", 0));
+                            break;
+                        }
+                        case "CodesAttribute":
+                        case "HighBitsAttribute":
+                        {
+                            bool low = attribute.AttributeClass.Name == "CodesAttribute";
+                            if (low && hasCodes) break;
+                            int bits = (int)attribute.ConstructorArguments[0].Value!;
+                            var packing = (PackingKind)Named(attribute, "Packing", 0);
+                            int stride = Named(attribute, "Stride", 0);
+                            string label = low ? "Codes" : "HighBits";
+                            if (!CheckPacking(attribute, label, bits, packing, ref stride, blockSize, simdChunks: true)) return null;
+                            int field = AddField(Named(attribute, "Name", low ? "qs" : "qh"), low ? FieldRole.Codes : FieldRole.HighBits,
+                                Named<string?>(attribute, "Plane", null), blockSize * bits / 8);
+                            if (low)
+                            {
+                                hasCodes = true;
+                                parts.Insert(0, new CodePartModel(field, bits, packing, stride, 0));
+                            }
+                            else
+                            {
+                                parts.Add(new CodePartModel(field, bits, packing, stride, -1));
+                            }
+                            codeBits += bits;
+                            break;
+                        }
+                        case "SubScalesAttribute":
+                        {
+                            int bits = (int)attribute.ConstructorArguments[0].Value!;
+                            if (subBlock == 0)
+                            {
+                                Report(D.InvalidBlock, attribute, _name, "[SubScales] needs [Block(n, SubBlock = m)] to say how many elements share a sub-scale");
+                                return null;
+                            }
+                            bool withMins = Named(attribute, "WithMins", false);
+                            int count = blockSize / subBlock * (withMins ? 2 : 1);
+                            string? unpack = Named<string?>(attribute, "Unpack", null);
+                            string? pack = Named<string?>(attribute, "Pack", null);
+                            var packing = (PackingKind)Named(attribute, "Packing", 0);
+                            int stride = Named(attribute, "Stride", 0);
+                            int size;
+                            if (unpack is not null)
+                            {
+                                size = Named(attribute, "Bytes", 0);
+                                if (size <= 0)
+                                {
+                                    Report(D.InvalidPacking, attribute, "SubScales", _name, "with an Unpack method, Bytes must give the field's size");
+                                    return null;
+                                }
+                                CheckEscapeHatch(attribute, unpack, "Unpack", "static void M(ReadOnlySpan<byte> field, Span<byte> scales, Span<byte> mins)", "ReadOnlySpan", "Span", "Span");
+                                if (pack is null) Report(D.EscapeHatchNotFound, attribute, _name, "(none)", "Pack", "static void M(ReadOnlySpan<byte> scales, ReadOnlySpan<byte> mins, Span<byte> field); an Unpack method needs its inverse");
+                                else CheckEscapeHatch(attribute, pack, "Pack", "static void M(ReadOnlySpan<byte> scales, ReadOnlySpan<byte> mins, Span<byte> field)", "ReadOnlySpan", "ReadOnlySpan", "Span");
+                            }
+                            else
+                            {
+                                if (!CheckPacking(attribute, "SubScales", bits, packing, ref stride, count, simdChunks: false)) return null;
+                                size = count * bits / 8;
+                            }
+                            int field = AddField(Named(attribute, "Name", "scales"), FieldRole.SubScales, Named<string?>(attribute, "Plane", null), size);
+                            subScales = new SubScaleModel(field, bits, packing, stride, Named(attribute, "Offset", 0), Named(attribute, "Signed", false), withMins, unpack, pack);
+                            break;
+                        }
+                    }
+                }
+
+                if (!hasCodes)
+                {
+                    Report(D.MissingCodes, format, _name);
+                    return null;
+                }
+                // High-bit parts sit above the low bits and the earlier high-bit parts.
+                int shift = 0;
+                for (int i = 0; i < parts.Count; i++)
+                {
+                    parts[i] = parts[i] with { Shift = shift };
+                    shift += parts[i].Bits;
+                }
+                if (codeBits > 8)
+                {
+                    Report(D.BitsOutOfRange, format, "Codes + HighBits", _name, codeBits);
+                    return null;
+                }
+
+                var code = ReadElementCode(attributes, format, codeBits, parts);
+                if (code is null) return null;
+
+                if (scale is null && code.Kind != ElementKind.Minifloat)
+                {
+                    Report(D.MissingScale, format, _name, code.Kind == ElementKind.Integer ? "integer" : "codebook");
+                    return null;
+                }
+                string? unsupported =
+                    code.Parts.Any(p => p.Packing == PackingKind.SequentialHighFirst && p.Bits is not (4 or 8)) ? "high-first packing of codes other than 4 or 8 bits"
+                    : code.Kind != ElementKind.Integer && (code.IntLog2Factor < 0 || code.Bits > 4) ? "codebooks and minifloats whose values are not small integers times a power of two, or that have more than 16 entries"
+                    : code.Kind != ElementKind.Integer && min is not null ? "a [Min] together with codebook or minifloat codes"
+                    : min?.Mode == MinModeKind.ZeroPoint ? "zero points ([Min(Mode = MinMode.ZeroPoint)])"
+                    : null;
+                if (unsupported is not null)
+                {
+                    Report(D.NotSupported, format, _name, unsupported);
+                    return null;
+                }
+                if (subScales is not null)
+                {
+                    Report(D.NotSupported, attributes.First(a => a.AttributeClass!.Name == "SubScalesAttribute"), _name, "[SubScales] (super-blocks with integer sub-scales)");
+                    return null;
+                }
+                if (min is not null && min.Mode == MinModeKind.SubtractScaled)
+                {
+                    Report(D.InvalidBlock, format, _name, "[Min(Mode = MinMode.SubtractScaled)] needs [SubScales(WithMins = true)] to hold the integer mins");
+                    return null;
+                }
+                if (planes.Count > 4)
+                {
+                    Report(D.InvalidPlanes, format, _name, $"it has {planes.Count} planes ({string.Join(", ", planes.Select(p => p.Name))}); at most 4 are allowed");
+                    return null;
+                }
+
+                var planeModels = planes.Select(p => new PlaneModel(p.Name, p.Bytes)).ToEquatableArray();
+                var fieldModels = fields.ToEquatableArray();
+                if (!CheckIdentity(format, uqff, ggufType, planeModels, fieldModels, scale)) return null;
+
+                var rules = ReadRules(attributes, format, code, scale, min);
+                if (rules is null || diagnostics.Count > 0) return null;
+
+                return new FormatModel(type, _name, description, uqff, ggufType, vecDot, blockSize, subBlock, tileRows,
+                    planeModels, fieldModels, code, scale, min, subScales, rules.Value);
+            }
+
+            private static bool IsField(string attributeName) => attributeName is "ScaleAttribute" or "MinAttribute" or "CodesAttribute" or "HighBitsAttribute" or "SubScalesAttribute";
+
+            private TypeLocation ReadTypeLocation()
+            {
+                bool isStaticPartial = node.Modifiers.Any(SyntaxKind.StaticKeyword) && node.Modifiers.Any(SyntaxKind.PartialKeyword);
+                var containing = new List<string>();
+                bool containersPartial = true;
+                for (var outer = symbol.ContainingType; outer is not null; outer = outer.ContainingType)
+                {
+                    var syntax = outer.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(cancellationToken) as TypeDeclarationSyntax;
+                    if (syntax is null || !syntax.Modifiers.Any(SyntaxKind.PartialKeyword)) containersPartial = false;
+                    string keyword = syntax switch
+                    {
+                        RecordDeclarationSyntax r => r.ClassOrStructKeyword.IsKind(SyntaxKind.StructKeyword) ? "record struct" : "record",
+                        StructDeclarationSyntax => "struct",
+                        InterfaceDeclarationSyntax => "interface",
+                        _ => "class",
+                    };
+                    string typeParameters = outer.TypeParameters.Length == 0 ? "" : "<" + string.Join(", ", outer.TypeParameters.Select(t => t.Name)) + ">";
+                    containing.Insert(0, $"partial {keyword} {outer.Name}{typeParameters}");
+                }
+                if (!isStaticPartial || !containersPartial || symbol.IsGenericType)
+                {
+                    string why = !isStaticPartial ? "" : symbol.IsGenericType ? " without type parameters" : " inside partial types only";
+                    Report(D.NotStaticPartial, null, symbol.Name, why);
+                }
+                string ns = symbol.ContainingNamespace is { IsGlobalNamespace: false } n ? n.ToDisplayString() : "";
+                return new TypeLocation(ns, symbol.Name, containing.ToEquatableArray());
+            }
+
+            private bool CheckBlock(AttributeData block, int blockSize, int subBlock, int tileRows)
+            {
+                string? problem =
+                    blockSize <= 0 || blockSize > 4096 ? $"a block holds 1 to 4096 elements; it says {blockSize}"
+                    : subBlock < 0 || (subBlock > 0 && (blockSize % subBlock != 0 || subBlock == blockSize)) ? $"the sub-block size {subBlock} must divide the block size {blockSize} into at least two sub-blocks"
+                    : tileRows < 1 ? $"Rows must be at least 1; it says {tileRows}"
+                    : null;
+                if (problem is not null)
+                {
+                    Report(D.InvalidBlock, block, _name, problem);
+                    return false;
+                }
+                if (blockSize % 16 != 0 || (subBlock > 0 && subBlock % 16 != 0))
+                {
+                    Report(D.NotSupported, block, _name, "blocks and sub-blocks whose size is not a multiple of 16 elements");
+                    return false;
+                }
+                if (tileRows > 1)
+                {
+                    Report(D.NotSupported, block, _name, "2-D tiles ([Block(n, Rows = r)] with r > 1)");
+                    return false;
+                }
+                return true;
+            }
+
+            private bool CheckPacking(AttributeData attribute, string label, int bits, PackingKind packing, ref int stride, int elements, bool simdChunks)
+            {
+                if (bits < 1 || bits > 8)
+                {
+                    Report(D.BitsOutOfRange, attribute, label, _name, bits);
+                    return false;
+                }
+                string? problem = null;
+                switch (packing)
+                {
+                    case PackingKind.Sequential:
+                        if (elements * bits % 8 != 0) problem = $"{elements} codes of {bits} bits do not fill whole bytes; make the block a multiple of {8 / Gcd(8, bits)} elements";
+                        break;
+                    case PackingKind.SequentialHighFirst:
+                        if (8 % bits != 0) problem = $"high-first packing needs a width that divides 8 (1, 2, 4 or 8 bits); it has {bits}";
+                        else if (elements * bits % 8 != 0) problem = $"{elements} codes of {bits} bits do not fill whole bytes";
+                        break;
+                    case PackingKind.Sliced:
+                        if (8 % bits != 0 || bits == 8)
+                        {
+                            problem = $"sliced packing needs 1, 2 or 4 bits, so that each byte holds a whole number of codes; it has {bits}";
+                            break;
+                        }
+                        if (stride == 0) stride = elements * bits / 8;
+                        int perRun = stride * (8 / bits);
+                        if (stride <= 0 || elements % perRun != 0) problem = $"a run of {stride} bytes holds {perRun} codes, which does not divide the {elements} codes of a block";
+                        else if (simdChunks && stride % 16 != 0) problem = $"the SIMD paths read 16 codes of one slice at a time, so Stride must be a multiple of 16; it is {stride}";
+                        break;
+                    default:
+                        problem = $"unknown packing {(int)packing}";
+                        break;
+                }
+                if (problem is not null)
+                {
+                    Report(D.InvalidPacking, attribute, label, _name, problem);
+                    return false;
+                }
+                return true;
+            }
+
+            private static int Gcd(int a, int b) => b == 0 ? a : Gcd(b, a % b);
+
+            private void CheckEscapeHatch(AttributeData attribute, string method, string role, string shape, params string[] parameterTypes)
+            {
+                bool found = symbol.GetMembers(method).OfType<IMethodSymbol>().Any(m =>
+                    m.IsStatic && m.ReturnsVoid && m.Parameters.Length == parameterTypes.Length &&
+                    m.Parameters.Select((p, i) => p.Type is INamedTypeSymbol t && t.Name == parameterTypes[i] &&
+                        t.TypeArguments.Length == 1 && t.TypeArguments[0].SpecialType == SpecialType.System_Byte).All(ok => ok));
+                if (!found) Report(D.EscapeHatchNotFound, attribute, _name, method, role, shape);
+            }
+
+            private CodeModel? ReadElementCode(List<AttributeData> attributes, AttributeData format, int bits, List<CodePartModel> parts)
+            {
+                var kinds = attributes.Where(a => a.AttributeClass!.Name is "IntegerAttribute" or "CodebookAttribute" or "MinifloatAttribute").ToList();
+                if (kinds.Count > 1)
+                {
+                    Report(D.ConflictingElementCodes, kinds[1], _name, string.Join(" and ", kinds.Select(k => "[" + k.AttributeClass!.Name.Replace("Attribute", "") + "]")));
+                    return null;
+                }
+                var partArray = parts.ToEquatableArray();
+                var kind = kinds.FirstOrDefault();
+                switch (kind?.AttributeClass!.Name)
+                {
+                    case null:
+                    case "IntegerAttribute":
+                    {
+                        int offset = kind is null ? 0 : Named(kind, "Offset", 0);
+                        bool signed = kind is not null && Named(kind, "Signed", false);
+                        if (signed && offset != 0)
+                        {
+                            Report(D.InvalidOffset, kind, _name, "a two's complement code takes no offset");
+                            return null;
+                        }
+                        if (offset < 0 || offset >= 1 << bits)
+                        {
+                            Report(D.InvalidOffset, kind, _name, $"the offset {offset} lies outside the {bits}-bit codes 0 to {(1 << bits) - 1}");
+                            return null;
+                        }
+                        return new CodeModel(bits, partArray, ElementKind.Integer, offset, signed, EquatableArray<float>.Empty, 0, 0, 0, MinifloatSpecialsKind.None);
+                    }
+                    case "CodebookAttribute":
+                    {
+                        var values = kind.ConstructorArguments[0].Kind == TypedConstantKind.Array
+                            ? kind.ConstructorArguments[0].Values.Select(v => Convert.ToSingle(v.Value, System.Globalization.CultureInfo.InvariantCulture)).ToArray()
+                            : Array.Empty<float>();
+                        if (values.Length != 1 << bits)
+                        {
+                            Report(D.CodebookLength, kind, _name, values.Length, bits, 1 << bits);
+                            return null;
+                        }
+                        return new CodeModel(bits, partArray, ElementKind.Codebook, 0, false, new EquatableArray<float>(values), IntFactor(values), 0, 0, MinifloatSpecialsKind.None);
+                    }
+                    default:
+                    {
+                        int e = (int)kind.ConstructorArguments[0].Value!;
+                        int m = (int)kind.ConstructorArguments[1].Value!;
+                        int bias = Named(kind, "Bias", -1);
+                        var specials = (MinifloatSpecialsKind)Named(kind, "Specials", 0);
+                        if (e < 1 || m < 0 || 1 + e + m != bits)
+                        {
+                            Report(D.MinifloatWidth, kind, e, m, 1 + e + m, _name, bits);
+                            return null;
+                        }
+                        if (bias < 0) bias = (1 << (e - 1)) - 1;
+                        var table = MinifloatTable(e, m, bias, specials);
+                        return new CodeModel(bits, partArray, ElementKind.Minifloat, 0, false, new EquatableArray<float>(table), IntFactor(table), e, m, specials);
+                    }
+                }
+            }
+
+            /// <summary>The value of every code of a sign / exponent / mantissa minifloat, computed exactly.</summary>
+            internal static float[] MinifloatTable(int e, int m, int bias, MinifloatSpecialsKind specials)
+            {
+                int count = 1 << (1 + e + m);
+                int maxExponent = (1 << e) - 1, maxMantissa = (1 << m) - 1;
+                var table = new float[count];
+                for (int code = 0; code < count; code++)
+                {
+                    bool negative = (code >> (e + m) & 1) != 0;
+                    int exponent = code >> m & maxExponent;
+                    int mantissa = code & maxMantissa;
+                    double value;
+                    if (specials == MinifloatSpecialsKind.Ieee && exponent == maxExponent) value = mantissa == 0 ? double.PositiveInfinity : double.NaN;
+                    else if (specials == MinifloatSpecialsKind.NanOnly && exponent == maxExponent && mantissa == maxMantissa) value = double.NaN;
+                    else if (exponent == 0) value = mantissa / (double)(1 << m) * Math.Pow(2, 1 - bias);
+                    else value = (1 + mantissa / (double)(1 << m)) * Math.Pow(2, exponent - bias);
+                    table[code] = (float)(negative ? -value : value);
+                }
+                return table;
+            }
+
+            /// <summary>The least k with every entry times 2^k an integer in [-128, 127], or -1.</summary>
+            private static int IntFactor(float[] values)
+            {
+                for (int k = 0; k <= 8; k++)
+                {
+                    double factor = Math.Pow(2, k);
+                    if (values.All(v => !float.IsNaN(v) && !float.IsInfinity(v) && v * factor == Math.Floor(v * factor) && v * factor >= -128 && v * factor <= 127))
+                    {
+                        return k;
+                    }
+                }
+                return -1;
+            }
+
+            private bool CheckIdentity(AttributeData format, UqffLayerKind uqff, int ggufType, EquatableArray<PlaneModel> planes, EquatableArray<FieldModel> fields, ScaleModel? scale)
+            {
+                if (uqff == UqffLayerKind.Gguf && ggufType < 0)
+                {
+                    Report(D.MissingGgufType, format, _name);
+                    return false;
+                }
+                if (ggufType >= 0 && planes.Count != 1)
+                {
+                    Report(D.InvalidIdentity, format, _name, "a GGUF type stores every field in one block record, but this format has planes " + string.Join(", ", planes.Select(p => p.Name)));
+                    return false;
+                }
+                switch (uqff)
+                {
+                    case UqffLayerKind.None:
+                    case UqffLayerKind.Gguf:
+                        return true;
+                    case UqffLayerKind.Mxfp4:
+                        bool fits = planes.Count == 2 && scale is not null && fields[scale.Field].Plane == 1 && planes[1].BytesPerBlock == 1
+                            && fields.Count(f => f.Plane == 0) == 1 && fields.Single(f => f.Plane == 0).Role == FieldRole.Codes;
+                        if (!fits) Report(D.InvalidIdentity, format, _name, "a UQFF Mxfp4 layer holds exactly two planes: the codes, then one E8M0 scale byte per block");
+                        return fits;
+                    default:
+                        Report(D.NotSupported, format, _name, $"UQFF layer type {uqff}");
+                        return false;
+                }
+            }
+
+            private EquatableArray<RuleModel>? ReadRules(List<AttributeData> attributes, AttributeData format, CodeModel code, ScaleModel? scale, MinModel? min)
+            {
+                var rules = new List<RuleModel>();
+                foreach (var attribute in attributes.Where(a => a.AttributeClass!.Name == "QuantRuleAttribute"))
+                {
+                    string name = attribute.ConstructorArguments[0].Value as string ?? "";
+                    var kind = (RuleKind)(int)attribute.ConstructorArguments[1].Value!;
+                    if (!s_name.IsMatch(name))
+                    {
+                        Report(D.InvalidRules, attribute, _name, $"rule name '{name}' is not valid (lower-case letters, digits and '_', starting with a letter)");
+                        return null;
+                    }
+                    if (rules.Any(r => r.Name == name))
+                    {
+                        Report(D.InvalidRules, attribute, _name, $"two rules are named '{name}'");
+                        return null;
+                    }
+                    string? problem = RuleProblem(kind, code, scale, min);
+                    if (problem is not null)
+                    {
+                        Report(D.RuleDoesNotFit, attribute, name, kind, _name, problem);
+                        return null;
+                    }
+                    rules.Add(new RuleModel(name, kind, Named(attribute, "Default", false), Named<string?>(attribute, "Description", null)));
+                }
+                if (rules.Count == 0)
+                {
+                    Report(D.InvalidRules, format, _name, "declare at least one [QuantRule(name, ScaleRule...)] so that the format can be quantized");
+                    return null;
+                }
+                int defaults = rules.Count(r => r.IsDefault);
+                if (rules.Count == 1 && defaults == 0) rules[0] = rules[0] with { IsDefault = true };
+                else if (defaults != 1)
+                {
+                    Report(D.InvalidRules, format, _name, defaults == 0 ? "several rules are declared and none is marked Default = true" : "more than one rule is marked Default = true");
+                    return null;
+                }
+                return rules.ToEquatableArray();
+            }
+
+            private static string? RuleProblem(RuleKind kind, CodeModel code, ScaleModel? scale, MinModel? min)
+            {
+                bool integer = code.Kind == ElementKind.Integer;
+                bool table = !integer;
+                switch (kind)
+                {
+                    case RuleKind.AbsMax:
+                        return integer && code.Signed && scale is not null && min is null ? null
+                            : "it needs two's complement [Integer(Signed = true)] codes, a [Scale] and no [Min]";
+                    case RuleKind.SignedMax:
+                        return integer && !code.Signed && code.Offset == 1 << (code.Bits - 1) && scale is not null && min is null ? null
+                            : $"it needs [Integer(Offset = {1 << (code.Bits - 1)})] codes (half the code range), a [Scale] and no [Min]";
+                    case RuleKind.MinMax:
+                        return integer && !code.Signed && code.Offset == 0 && scale is not null && min is { Mode: MinModeKind.Add } ? null
+                            : "it needs unsigned [Integer] codes without offset, a [Scale] and a [Min] in Add mode";
+                    case RuleKind.SharedExponent:
+                    case RuleKind.ErrorMinimizing:
+                        if (kind == RuleKind.ErrorMinimizing && !(table && scale?.Code == ScaleCodeKind.E8M0))
+                        {
+                            return "this version searches shared exponents only: it needs a [Codebook] or [Minifloat] code with an E8M0 [Scale]";
+                        }
+                        return table && scale?.Code == ScaleCodeKind.E8M0 && min is null && code.Table.All(v => !float.IsNaN(v) && !float.IsInfinity(v)) ? null
+                            : "it needs a finite [Codebook] or [Minifloat] code with an E8M0 [Scale] and no [Min]";
+                    case RuleKind.SharedExponentMistralRs:
+                        return code.Kind == ElementKind.Minifloat && code.Specials == MinifloatSpecialsKind.None && scale?.Code == ScaleCodeKind.E8M0 && min is null ? null
+                            : "it needs a [Minifloat] code without special values and an E8M0 [Scale]";
+                    default:
+                        return $"unknown rule {(int)kind}";
+                }
+            }
+
+            private static int ScaleSize(ScaleCodeKind code) => code switch
+            {
+                ScaleCodeKind.F32 => 4,
+                ScaleCodeKind.F16 or ScaleCodeKind.BF16 => 2,
+                _ => 1,
+            };
+
+            private static AttributeData? Single(List<AttributeData> attributes, string name) => attributes.FirstOrDefault(a => a.AttributeClass!.Name == name);
+
+            private static T Named<T>(AttributeData attribute, string name, T fallback)
+            {
+                foreach (var pair in attribute.NamedArguments)
+                {
+                    if (pair.Key == name && pair.Value.Value is T value) return value;
+                }
+                return fallback;
+            }
+        }
+    }
+}

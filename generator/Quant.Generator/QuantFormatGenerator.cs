@@ -1,0 +1,106 @@
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Linq;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Quant.Generator.Diagnostics;
+using Quant.Generator.Emitters;
+using Quant.Generator.Model;
+
+namespace Quant.Generator;
+
+/// <summary>
+/// Turns each <c>[QuantFormat]</c> declaration into its layout, CPU kernels, UQFF serialization and
+/// registration. The pipeline: parse each declaration into a value-equal <see cref="FormatModel"/>
+/// (diagnostics split off into their own branch), then one emitter per target formats that model.
+/// </summary>
+[Generator(LanguageNames.CSharp)]
+public sealed partial class QuantFormatGenerator : IIncrementalGenerator
+{
+    /// <summary>The names of the tracked pipeline steps (tests check their run reasons).</summary>
+    public static class TrackingNames
+    {
+        /// <summary>Declarations parsed into models and diagnostics.</summary>
+        public const string Parse = nameof(Parse);
+        /// <summary>Valid models only.</summary>
+        public const string Models = nameof(Models);
+        /// <summary>Diagnostics of single declarations.</summary>
+        public const string Diagnostics = nameof(Diagnostics);
+        /// <summary>The identities of every format in the compilation, for duplicate checks.</summary>
+        public const string Identities = nameof(Identities);
+    }
+
+    /// <summary>The generated file targets, each formatted from the same model.</summary>
+    internal static readonly IReadOnlyList<(string Target, System.Func<FormatModel, string?> Emit)> Targets =
+    [
+        ("Layout", LayoutEmitter.Emit),
+        ("Cpu", CpuEmitter.Emit),
+        ("Uqff", UqffEmitter.Emit),
+        ("Registration", RegistrationEmitter.Emit),
+    ];
+
+    /// <inheritdoc/>
+    public void Initialize(IncrementalGeneratorInitializationContext context)
+    {
+        var parsed = context.SyntaxProvider
+            .ForAttributeWithMetadataName(
+                "Quant.QuantFormatAttribute",
+                static (node, _) => node is ClassDeclarationSyntax,
+                static (ctx, ct) => Parser.Parse(ctx, ct))
+            .WithTrackingName(TrackingNames.Parse);
+
+        var diagnostics = parsed
+            .SelectMany(static (result, _) => result.Diagnostics)
+            .WithTrackingName(TrackingNames.Diagnostics);
+        context.RegisterSourceOutput(diagnostics, static (spc, diagnostic) => spc.ReportDiagnostic(diagnostic.ToDiagnostic()));
+
+        var models = parsed
+            .Where(static result => result.Model is not null)
+            .Select(static (result, _) => result.Model!)
+            .WithTrackingName(TrackingNames.Models);
+
+        foreach (var (target, emit) in Targets)
+        {
+            context.RegisterSourceOutput(models, (spc, model) =>
+            {
+                string? source = emit(model);
+                if (source is not null) spc.AddSource(HintName(model, target), source);
+            });
+        }
+
+        var identities = models
+            .Select(static (model, _) => model.Identity)
+            .Collect()
+            .WithTrackingName(TrackingNames.Identities);
+        context.RegisterSourceOutput(identities, static (spc, all) => ReportDuplicates(spc, all));
+    }
+
+    /// <summary>The generated file's name: namespace, containing types, class and target.</summary>
+    internal static string HintName(FormatModel model, string target) =>
+        (model.Type.Namespace.Length == 0 ? "" : model.Type.Namespace + ".") + model.Type.FileStem + "." + target + ".g.cs";
+
+    private static void ReportDuplicates(SourceProductionContext context, ImmutableArray<FormatIdentity> all)
+    {
+        var ordered = all.OrderBy(i => i.TypeName, System.StringComparer.Ordinal).ToList();
+        for (int i = 0; i < ordered.Count; i++)
+        {
+            for (int j = i + 1; j < ordered.Count; j++)
+            {
+                var a = ordered[i];
+                var b = ordered[j];
+                if (a.Name == b.Name)
+                {
+                    context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.DuplicateName, Location.None, a.Name, a.TypeName, b.TypeName));
+                }
+                if (a.GgufType >= 0 && a.GgufType == b.GgufType)
+                {
+                    context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.DuplicateGguf, Location.None, a.TypeName, b.TypeName, a.GgufType));
+                }
+                if (a.Uqff is UqffLayerKind.Mxfp4 or UqffLayerKind.Fp8 or UqffLayerKind.F8Q8 && a.Uqff == b.Uqff)
+                {
+                    context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.DuplicateUqff, Location.None, a.TypeName, b.TypeName, a.Uqff));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,109 @@
+namespace Quant;
+
+/// <summary>UQFF layer types (byte 4 of a UQFF 0.2.0 layer blob).</summary>
+public enum UqffLayer
+{
+    /// <summary>The format has no UQFF layer type.</summary>
+    None = -1,
+    /// <summary>Raw ggml blocks with a ggml type id.</summary>
+    Gguf = 0,
+    /// <summary>Unquantized F32 / F16 / BF16 weights.</summary>
+    Unquant = 1,
+    /// <summary>Half-quadratic quantization.</summary>
+    Hqq = 2,
+    /// <summary>Per-tensor FP8 E4M3 with three scales.</summary>
+    Fp8 = 3,
+    /// <summary>MLX affine quantization.</summary>
+    Afq = 4,
+    /// <summary>FP8 blocks with int8 activations.</summary>
+    F8Q8 = 5,
+    /// <summary>MXFP4 in the GPT-OSS checkpoint layout (blocks and E8M0 scales planes).</summary>
+    Mxfp4 = 6,
+}
+
+/// <summary>How a scale, minimum or bias is stored.</summary>
+public enum ScaleCode
+{
+    /// <summary>IEEE binary32.</summary>
+    F32,
+    /// <summary>IEEE binary16.</summary>
+    F16,
+    /// <summary>bfloat16: the top half of a binary32.</summary>
+    BF16,
+    /// <summary>OCP MX E8M0: an unsigned power-of-two exponent, bias 127 (0xFF is NaN in the spec).</summary>
+    E8M0,
+    /// <summary>OCP FP8 E4M3 (NVFP4's block scale).</summary>
+    E4M3,
+}
+
+/// <summary>How codes of fewer than 8 bits are arranged in bytes.</summary>
+public enum Packing
+{
+    /// <summary>
+    /// An LSB-first bit stream: element <c>i</c> occupies bits <c>i*bits .. i*bits+bits-1</c> of the
+    /// field read as a little-endian integer. For 4 bits: element 2i in the low nibble and 2i+1 in the
+    /// high nibble of byte i (mistral.rs MXFP4). Codes of 3, 5 or 6 bits straddle bytes (MLX AFQ).
+    /// </summary>
+    Sequential,
+
+    /// <summary>Like <see cref="Sequential"/> for 4-bit codes, but element 2i in the high nibble (bitsandbytes).</summary>
+    SequentialHighFirst,
+
+    /// <summary>
+    /// ggml's arrangement: runs of <c>Stride</c> bytes; byte <c>j</c> of a run holds element <c>j</c> in
+    /// its lowest bits, element <c>j + Stride</c> in the next bits up, and so on (q4_0: element j in
+    /// the low nibble and j+16 in the high nibble of byte j).
+    /// </summary>
+    Sliced,
+}
+
+/// <summary>How a <see cref="MinAttribute"/> value combines with an element.</summary>
+public enum MinMode
+{
+    /// <summary><c>y = d * q + m</c> (ggml q4_1, MLX affine bias).</summary>
+    Add,
+    /// <summary><c>y = (d * sc_j) * q - (dmin * m_j)</c> with integer sub-mins (ggml K-quants).</summary>
+    SubtractScaled,
+    /// <summary><c>y = (q - z) * d</c> (HQQ, GPTQ zero points).</summary>
+    ZeroPoint,
+}
+
+/// <summary>Which minifloat codes are special.</summary>
+public enum MinifloatSpecials
+{
+    /// <summary>Every code is a finite number (OCP E2M1, E2M3, E3M2).</summary>
+    None,
+    /// <summary>Only the all-ones exponent and mantissa code is NaN; no infinities (OCP FP8 E4M3).</summary>
+    NanOnly,
+    /// <summary>IEEE rules: the all-ones exponent holds infinities and NaNs (OCP FP8 E5M2).</summary>
+    Ieee,
+}
+
+/// <summary>The algorithm of a <see cref="QuantRuleAttribute"/>.</summary>
+public enum ScaleRule
+{
+    /// <summary><c>d = amax / qmax</c>; codes rounded half away from zero (ggml q8_0).</summary>
+    AbsMax,
+    /// <summary>
+    /// <c>d = max / -2^(bits-1)</c> with max the signed value of largest magnitude; codes
+    /// <c>min(2^bits - 1, trunc(x / d + offset + 0.5))</c> (ggml q4_0, q5_0).
+    /// </summary>
+    SignedMax,
+    /// <summary><c>d = (max - min) / (2^bits - 1)</c>, <c>m = min</c> (ggml q4_1, q5_1).</summary>
+    MinMax,
+    /// <summary>
+    /// The OCP MX shared exponent: <c>e = floor(log2(amax)) - emax_elem + 127</c>; each element takes the
+    /// nearest code, ties to the lowest code index (ggml's mxfp4).
+    /// </summary>
+    SharedExponent,
+    /// <summary>
+    /// mistral.rs' MXFP4 rule: <c>e = floor(log2(amax / max_elem)) + 127</c> clamped to [0, 254], 127 for
+    /// an all-zero block; magnitudes rounded at the midpoints, ties away from zero.
+    /// </summary>
+    SharedExponentMistralRs,
+    /// <summary>
+    /// Searches candidate scales around the default rule's and keeps the one with the least squared
+    /// error; never worse than the default rule on any block.
+    /// </summary>
+    ErrorMinimizing,
+}

@@ -1,0 +1,163 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Quant.Simd;
+
+/// <summary>
+/// 128-bit float arithmetic on 16-element chunks of codes (four <see cref="Vector128{T}"/> of floats per
+/// chunk). <c>Dot*</c> helpers may fuse; <c>Store*</c> helpers never do (bit-exact dequantization).
+/// </summary>
+public static class Simd128
+{
+    /// <summary>Converts 16 signed bytes to four vectors of floats, exactly.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ToSingle(Vector128<sbyte> values, out Vector128<float> f0, out Vector128<float> f1, out Vector128<float> f2, out Vector128<float> f3)
+    {
+        if (Sse41.IsSupported)
+        {
+            f0 = Sse2.ConvertToVector128Single(Sse41.ConvertToVector128Int32(values));
+            f1 = Sse2.ConvertToVector128Single(Sse41.ConvertToVector128Int32(Sse2.ShiftRightLogical128BitLane(values, 4)));
+            f2 = Sse2.ConvertToVector128Single(Sse41.ConvertToVector128Int32(Sse2.ShiftRightLogical128BitLane(values, 8)));
+            f3 = Sse2.ConvertToVector128Single(Sse41.ConvertToVector128Int32(Sse2.ShiftRightLogical128BitLane(values, 12)));
+            return;
+        }
+        Vector128<short> l = Vector128.WidenLower(values), h = Vector128.WidenUpper(values);
+        f0 = Vector128.ConvertToSingle(Vector128.WidenLower(l));
+        f1 = Vector128.ConvertToSingle(Vector128.WidenUpper(l));
+        f2 = Vector128.ConvertToSingle(Vector128.WidenLower(h));
+        f3 = Vector128.ConvertToSingle(Vector128.WidenUpper(h));
+    }
+
+    /// <summary>Converts 16 unsigned bytes to four vectors of floats, exactly.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ToSingle(Vector128<byte> values, out Vector128<float> f0, out Vector128<float> f1, out Vector128<float> f2, out Vector128<float> f3)
+    {
+        if (Sse41.IsSupported)
+        {
+            f0 = Sse2.ConvertToVector128Single(Sse41.ConvertToVector128Int32(values));
+            f1 = Sse2.ConvertToVector128Single(Sse41.ConvertToVector128Int32(Sse2.ShiftRightLogical128BitLane(values, 4)));
+            f2 = Sse2.ConvertToVector128Single(Sse41.ConvertToVector128Int32(Sse2.ShiftRightLogical128BitLane(values, 8)));
+            f3 = Sse2.ConvertToVector128Single(Sse41.ConvertToVector128Int32(Sse2.ShiftRightLogical128BitLane(values, 12)));
+            return;
+        }
+        Vector128<ushort> l = Vector128.WidenLower(values), h = Vector128.WidenUpper(values);
+        f0 = Vector128.ConvertToSingle(Vector128.WidenLower(l).AsInt32());
+        f1 = Vector128.ConvertToSingle(Vector128.WidenUpper(l).AsInt32());
+        f2 = Vector128.ConvertToSingle(Vector128.WidenLower(h).AsInt32());
+        f3 = Vector128.ConvertToSingle(Vector128.WidenUpper(h).AsInt32());
+    }
+
+    /// <summary>The products <c>values[i] * x[i]</c>, the four quarters added.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Dot16(Vector128<sbyte> values, ref float x)
+    {
+        ToSingle(values, out var f0, out var f1, out var f2, out var f3);
+        return Accumulate(f0, f1, f2, f3, ref x, f0 * Vector128.LoadUnsafe(ref x), skipFirst: true);
+    }
+
+    /// <summary><c>acc + values[i] * x[i]</c>, fused where the hardware fuses.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> DotAdd16(Vector128<sbyte> values, ref float x, Vector128<float> acc)
+    {
+        ToSingle(values, out var f0, out var f1, out var f2, out var f3);
+        return Accumulate(f0, f1, f2, f3, ref x, acc, skipFirst: false);
+    }
+
+    /// <summary>The products of unsigned codes and <paramref name="x"/>, the four quarters added.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Dot16(Vector128<byte> values, ref float x)
+    {
+        ToSingle(values, out var f0, out var f1, out var f2, out var f3);
+        return Accumulate(f0, f1, f2, f3, ref x, f0 * Vector128.LoadUnsafe(ref x), skipFirst: true);
+    }
+
+    /// <summary><c>acc + values[i] * x[i]</c> for unsigned codes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> DotAdd16(Vector128<byte> values, ref float x, Vector128<float> acc)
+    {
+        ToSingle(values, out var f0, out var f1, out var f2, out var f3);
+        return Accumulate(f0, f1, f2, f3, ref x, acc, skipFirst: false);
+    }
+
+    /// <summary>The 16 floats at <paramref name="x"/>, the four quarters added.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Sum16(ref float x)
+        => (Vector128.LoadUnsafe(ref x) + Vector128.LoadUnsafe(ref x, 4)) + (Vector128.LoadUnsafe(ref x, 8) + Vector128.LoadUnsafe(ref x, 12));
+
+    /// <summary>Stores <c>values[i] * scale</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16(Vector128<sbyte> values, Vector128<float> scale, ref float destination)
+    {
+        ToSingle(values, out var f0, out var f1, out var f2, out var f3);
+        (f0 * scale).StoreUnsafe(ref destination);
+        (f1 * scale).StoreUnsafe(ref destination, 4);
+        (f2 * scale).StoreUnsafe(ref destination, 8);
+        (f3 * scale).StoreUnsafe(ref destination, 12);
+    }
+
+    /// <summary>Stores <c>values[i] * scale + min</c>, rounding after the multiply.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16(Vector128<sbyte> values, Vector128<float> scale, Vector128<float> min, ref float destination)
+    {
+        ToSingle(values, out var f0, out var f1, out var f2, out var f3);
+        (f0 * scale + min).StoreUnsafe(ref destination);
+        (f1 * scale + min).StoreUnsafe(ref destination, 4);
+        (f2 * scale + min).StoreUnsafe(ref destination, 8);
+        (f3 * scale + min).StoreUnsafe(ref destination, 12);
+    }
+
+    /// <summary>Stores <c>(values[i] * factor) * scale</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16Factor(Vector128<sbyte> values, Vector128<float> factor, Vector128<float> scale, ref float destination)
+    {
+        ToSingle(values, out var f0, out var f1, out var f2, out var f3);
+        (f0 * factor * scale).StoreUnsafe(ref destination);
+        (f1 * factor * scale).StoreUnsafe(ref destination, 4);
+        (f2 * factor * scale).StoreUnsafe(ref destination, 8);
+        (f3 * factor * scale).StoreUnsafe(ref destination, 12);
+    }
+
+    /// <summary>Stores <c>values[i] * scale</c> for unsigned codes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16(Vector128<byte> values, Vector128<float> scale, ref float destination)
+    {
+        ToSingle(values, out var f0, out var f1, out var f2, out var f3);
+        (f0 * scale).StoreUnsafe(ref destination);
+        (f1 * scale).StoreUnsafe(ref destination, 4);
+        (f2 * scale).StoreUnsafe(ref destination, 8);
+        (f3 * scale).StoreUnsafe(ref destination, 12);
+    }
+
+    /// <summary>Stores <c>values[i] * scale + min</c> for unsigned codes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16(Vector128<byte> values, Vector128<float> scale, Vector128<float> min, ref float destination)
+    {
+        ToSingle(values, out var f0, out var f1, out var f2, out var f3);
+        (f0 * scale + min).StoreUnsafe(ref destination);
+        (f1 * scale + min).StoreUnsafe(ref destination, 4);
+        (f2 * scale + min).StoreUnsafe(ref destination, 8);
+        (f3 * scale + min).StoreUnsafe(ref destination, 12);
+    }
+
+    /// <summary>Stores <c>(values[i] - zero) * scale</c> for unsigned codes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16ZeroPoint(Vector128<byte> values, Vector128<float> zero, Vector128<float> scale, ref float destination)
+    {
+        ToSingle(values, out var f0, out var f1, out var f2, out var f3);
+        ((f0 - zero) * scale).StoreUnsafe(ref destination);
+        ((f1 - zero) * scale).StoreUnsafe(ref destination, 4);
+        ((f2 - zero) * scale).StoreUnsafe(ref destination, 8);
+        ((f3 - zero) * scale).StoreUnsafe(ref destination, 12);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> Accumulate(Vector128<float> f0, Vector128<float> f1, Vector128<float> f2, Vector128<float> f3,
+        ref float x, Vector128<float> acc, bool skipFirst)
+    {
+        if (!skipFirst) acc = Vector128.MultiplyAddEstimate(f0, Vector128.LoadUnsafe(ref x), acc);
+        acc = Vector128.MultiplyAddEstimate(f1, Vector128.LoadUnsafe(ref x, 4), acc);
+        acc = Vector128.MultiplyAddEstimate(f2, Vector128.LoadUnsafe(ref x, 8), acc);
+        return Vector128.MultiplyAddEstimate(f3, Vector128.LoadUnsafe(ref x, 12), acc);
+    }
+}

@@ -1,0 +1,81 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Quant.Simd;
+
+/// <summary>
+/// 512-bit float arithmetic on 16-element chunks of codes (one <see cref="Vector512{T}"/> of floats per
+/// chunk). <c>Dot*</c> helpers may fuse multiply and add; <c>Store*</c> helpers never do, so that
+/// dequantization gives the scalar reference's floats bit for bit.
+/// </summary>
+public static class Simd512
+{
+    /// <summary>Converts 16 signed bytes to floats, exactly.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> ToSingle(Vector128<sbyte> values)
+    {
+        if (Avx512F.IsSupported) return Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(values));
+        return Vector512.ConvertToSingle(Vector512.WidenLower(Vector256.WidenLower(values.ToVector256Unsafe()).ToVector512Unsafe()));
+    }
+
+    /// <summary>Converts 16 unsigned bytes to floats, exactly.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> ToSingle(Vector128<byte> values)
+    {
+        if (Avx512F.IsSupported) return Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(values));
+        return Vector512.ConvertToSingle(Vector512.WidenLower(Vector256.WidenLower(values.ToVector256Unsafe()).ToVector512Unsafe()).AsInt32());
+    }
+
+    /// <summary>The 16 products <c>values[i] * x[i]</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Dot16(Vector128<sbyte> values, ref float x) => ToSingle(values) * Vector512.LoadUnsafe(ref x);
+
+    /// <summary><c>acc + values[i] * x[i]</c>, fused where the hardware fuses.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> DotAdd16(Vector128<sbyte> values, ref float x, Vector512<float> acc)
+        => Vector512.MultiplyAddEstimate(ToSingle(values), Vector512.LoadUnsafe(ref x), acc);
+
+    /// <summary>The 16 products of unsigned codes and <paramref name="x"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Dot16(Vector128<byte> values, ref float x) => ToSingle(values) * Vector512.LoadUnsafe(ref x);
+
+    /// <summary><c>acc + values[i] * x[i]</c> for unsigned codes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> DotAdd16(Vector128<byte> values, ref float x, Vector512<float> acc)
+        => Vector512.MultiplyAddEstimate(ToSingle(values), Vector512.LoadUnsafe(ref x), acc);
+
+    /// <summary>The 16 floats at <paramref name="x"/> (their sum is taken at the end of the row).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Sum16(ref float x) => Vector512.LoadUnsafe(ref x);
+
+    /// <summary>Stores <c>values[i] * scale</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16(Vector128<sbyte> values, Vector512<float> scale, ref float destination)
+        => (ToSingle(values) * scale).StoreUnsafe(ref destination);
+
+    /// <summary>Stores <c>values[i] * scale + min</c>, rounding after the multiply.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16(Vector128<sbyte> values, Vector512<float> scale, Vector512<float> min, ref float destination)
+        => (ToSingle(values) * scale + min).StoreUnsafe(ref destination);
+
+    /// <summary>Stores <c>(values[i] * factor) * scale</c>: a codebook kept as integers times a power of two.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16Factor(Vector128<sbyte> values, Vector512<float> factor, Vector512<float> scale, ref float destination)
+        => (ToSingle(values) * factor * scale).StoreUnsafe(ref destination);
+
+    /// <summary>Stores <c>values[i] * scale</c> for unsigned codes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16(Vector128<byte> values, Vector512<float> scale, ref float destination)
+        => (ToSingle(values) * scale).StoreUnsafe(ref destination);
+
+    /// <summary>Stores <c>values[i] * scale + min</c> for unsigned codes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16(Vector128<byte> values, Vector512<float> scale, Vector512<float> min, ref float destination)
+        => (ToSingle(values) * scale + min).StoreUnsafe(ref destination);
+
+    /// <summary>Stores <c>(values[i] - zero) * scale</c> for unsigned codes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16ZeroPoint(Vector128<byte> values, Vector512<float> zero, Vector512<float> scale, ref float destination)
+        => ((ToSingle(values) - zero) * scale).StoreUnsafe(ref destination);
+}

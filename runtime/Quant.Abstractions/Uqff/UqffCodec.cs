@@ -1,0 +1,379 @@
+using System;
+using System.Buffers.Binary;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Runtime.InteropServices;
+
+namespace Quant.Uqff;
+
+/// <summary>
+/// Writes and reads UQFF 0.2.0 layer blobs, as mistralrs-quant writes them. The reader checks the
+/// version, every length against the bytes that remain before allocating, every dimension against the
+/// format, and throws <see cref="QuantFormatException"/> with the byte offset for anything else.
+/// </summary>
+public static class UqffCodec
+{
+    /// <summary>The version word: <c>(major &lt;&lt; 16) | (minor &lt;&lt; 8) | patch</c> for 0.2.0.</summary>
+    public const uint Version = 0x00000200;
+
+    // Readers refuse more dimensions than any layer has, so a corrupt count cannot ask for a huge array.
+    private const int MaxDims = 8;
+
+    /// <summary>Writes <paramref name="weight"/> as the UQFF layer of its format (Gguf with its ggml type, or the format's own layer type).</summary>
+    /// <param name="weight">The quantized weight, <c>[N, K]</c>.</param>
+    /// <param name="bias">The bias (<c>N</c> floats, written as F32), or empty for none.</param>
+    /// <exception cref="QuantFormatException">The format has no UQFF layer type, or the bias length is not <c>N</c>.</exception>
+    public static byte[] WriteLayer(QuantMatrix weight, ReadOnlySpan<float> bias = default)
+    {
+        ArgumentNullException.ThrowIfNull(weight);
+        var info = weight.Format;
+        CheckBias(bias, weight.Rows);
+        using var stream = new MemoryStream();
+        WriteU32(stream, Version);
+        switch (info.Uqff)
+        {
+            case UqffLayer.Gguf:
+                // Gguf puts the data length before has_bias, unlike every other layer type.
+                var data = weight.Plane(0).Span;
+                stream.WriteByte((byte)UqffLayer.Gguf);
+                WriteU32(stream, checked((uint)data.Length));
+                stream.WriteByte(bias.IsEmpty ? (byte)0 : (byte)1);
+                WriteU32(stream, checked((uint)info.GgufType));
+                WriteU32(stream, 2);
+                WriteU32(stream, (uint)weight.Rows);
+                WriteU32(stream, (uint)weight.Columns);
+                stream.Write(data);
+                break;
+            case UqffLayer.Mxfp4:
+                stream.WriteByte((byte)UqffLayer.Mxfp4);
+                stream.WriteByte(bias.IsEmpty ? (byte)0 : (byte)1);
+                for (int p = 0; p < info.Planes.Count; p++)
+                {
+                    WriteTensor(stream, UqffDType.U8, [weight.Rows, info.RowBytes(p, weight.Columns)], weight.Plane(p).Span);
+                }
+                break;
+            default:
+                throw new QuantFormatException($"Format '{info.Name}' has no UQFF layer type this writer knows ({info.Uqff}).");
+        }
+        if (!bias.IsEmpty) WriteTensor(stream, UqffDType.F32, [bias.Length], MemoryMarshal.AsBytes(bias));
+        return stream.ToArray();
+    }
+
+    /// <summary>Writes an Unquant (type 1) layer: a float weight stored as <paramref name="dtype"/> (F32, F16 or BF16).</summary>
+    /// <param name="weight">The weight, <paramref name="rows"/> x <paramref name="columns"/> floats, row-major.</param>
+    /// <param name="rows">Rows (<c>N</c>).</param>
+    /// <param name="columns">Columns (<c>K</c>).</param>
+    /// <param name="dtype">How the weight is stored.</param>
+    /// <param name="bias">The bias (<c>N</c> floats, stored as <paramref name="dtype"/>), or empty.</param>
+    public static byte[] WriteUnquant(ReadOnlySpan<float> weight, int rows, int columns, UqffDType dtype, ReadOnlySpan<float> bias = default)
+    {
+        if ((long)rows * columns != weight.Length)
+        {
+            throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture,
+                $"A {rows} x {columns} weight holds {(long)rows * columns} floats, not {weight.Length}."));
+        }
+        CheckBias(bias, rows);
+        using var stream = new MemoryStream();
+        WriteU32(stream, Version);
+        stream.WriteByte((byte)UqffLayer.Unquant);
+        stream.WriteByte(bias.IsEmpty ? (byte)0 : (byte)1);
+        WriteTensor(stream, UqffTensor.FromSingle(weight, [rows, columns], dtype));
+        if (!bias.IsEmpty) WriteTensor(stream, UqffTensor.FromSingle(bias, [bias.Length], dtype));
+        return stream.ToArray();
+    }
+
+    /// <summary>Parses a layer blob of any type this codec knows.</summary>
+    /// <exception cref="QuantFormatException">The blob is truncated, has trailing bytes, an unknown version or type, or a record whose length does not match its shape.</exception>
+    public static UqffLayerBlob ReadLayer(ReadOnlySpan<byte> blob)
+    {
+        var reader = new BlobReader(blob);
+        uint version = reader.U32("version");
+        uint major = version >> 16, minor = (version >> 8) & 0xFF;
+        if (major != 0 || minor > 2)
+        {
+            throw reader.Error(0, string.Create(CultureInfo.InvariantCulture,
+                $"UQFF version {major}.{minor}.{version & 0xFF} is not supported (this reader takes 0.x up to 0.2)."));
+        }
+        int typeAt = reader.Position;
+        byte type = reader.U8("layer type");
+        UqffLayerBlob result;
+        switch ((UqffLayer)type)
+        {
+            case UqffLayer.Gguf:
+            {
+                uint dataLength = reader.U32("data_len");
+                bool hasBias = reader.Bool("has_bias");
+                int ggmlType = checked((int)reader.U32("ggml_type", max: int.MaxValue));
+                int[] dims = reader.Dims();
+                var format = QuantFormatRegistry.FindByGgufType(ggmlType)?.Info
+                    ?? throw reader.Error(reader.Position, $"ggml type {ggmlType} is not a registered format.");
+                CheckGgufShape(ref reader, format, dims, dataLength);
+                byte[] data = reader.Bytes(dataLength, "ggml blocks");
+                var bias = hasBias ? reader.Tensor("bias") : null;
+                result = new UqffLayerBlob(UqffLayer.Gguf, [], bias, ggmlType, dims, data, version);
+                break;
+            }
+            case UqffLayer.Unquant:
+            {
+                bool hasBias = reader.Bool("has_bias");
+                var weight = reader.Tensor("weight");
+                var bias = hasBias ? reader.Tensor("bias") : null;
+                result = new UqffLayerBlob(UqffLayer.Unquant, [weight], bias, version: version);
+                break;
+            }
+            case UqffLayer.Mxfp4:
+            {
+                bool hasBias = reader.Bool("has_bias");
+                var blocks = reader.Tensor("blocks");
+                var scales = reader.Tensor("scales");
+                var bias = hasBias ? reader.Tensor("bias") : null;
+                result = new UqffLayerBlob(UqffLayer.Mxfp4, [blocks, scales], bias, version: version);
+                break;
+            }
+            default:
+                throw reader.Error(typeAt, Enum.IsDefined((UqffLayer)type) && type != unchecked((byte)UqffLayer.None)
+                    ? $"UQFF layer type {(UqffLayer)type} ({type}) is not supported by this reader yet."
+                    : $"Unknown UQFF layer type {type}.");
+        }
+        reader.End();
+        return result;
+    }
+
+    /// <summary>
+    /// Reads a quantized layer blob back into a matrix of its format: the Gguf layer's ggml type or the
+    /// layer's own type names the format. Dimensions are checked against the format.
+    /// </summary>
+    /// <param name="blob">The blob.</param>
+    /// <param name="bias">The bias as floats, or null.</param>
+    /// <exception cref="QuantFormatException">The blob is corrupt, not a quantized layer, or its shape does not fit its format.</exception>
+    public static QuantMatrix ReadQuantLayer(ReadOnlySpan<byte> blob, out float[]? bias)
+    {
+        var layer = ReadLayer(blob);
+        bias = layer.Bias?.ToSingle();
+        return ToMatrix(layer, bias);
+    }
+
+    /// <summary>Turns a parsed quantized layer into a matrix of its format, checking shapes.</summary>
+    /// <exception cref="QuantFormatException">The layer is not quantized or its shape does not fit.</exception>
+    public static QuantMatrix ToMatrix(UqffLayerBlob layer, float[]? bias = null)
+    {
+        ArgumentNullException.ThrowIfNull(layer);
+        QuantMatrix matrix;
+        switch (layer.Type)
+        {
+            case UqffLayer.Gguf:
+            {
+                var format = QuantFormatRegistry.FindByGgufType(layer.GgmlType)?.Info
+                    ?? throw new QuantFormatException($"ggml type {layer.GgmlType} is not a registered format.");
+                var (rows, columns) = RowsAndColumns(layer.GgufDims, "weight");
+                matrix = new QuantMatrix(format, rows, columns, [layer.GgufData]);
+                break;
+            }
+            case UqffLayer.Mxfp4:
+            {
+                var format = QuantFormatRegistry.FindByUqff(UqffLayer.Mxfp4)?.Info
+                    ?? throw new QuantFormatException("No registered format is written as UQFF layer type Mxfp4.");
+                var blocks = layer.Tensors[0];
+                var scales = layer.Tensors[1];
+                if (blocks.DType != UqffDType.U8 || scales.DType != UqffDType.U8)
+                {
+                    throw new QuantFormatException($"Mxfp4 blocks and scales are U8 tensors; got {blocks.DType} and {scales.DType}.");
+                }
+                var (rows, packed) = RowsAndColumns(blocks.Dims, "blocks");
+                long columns = (long)packed * format.BlockSize / format.Planes[0].BytesPerBlock;
+                if (columns > int.MaxValue) throw new QuantFormatException($"Mxfp4 blocks of {packed} bytes per row are too wide.");
+                format.CheckColumns(columns);
+                var (scaleRows, scaleColumns) = RowsAndColumns(scales.Dims, "scales");
+                int expectedScales = format.RowBytes(1, (int)columns);
+                if (scaleRows != rows || scaleColumns != expectedScales)
+                {
+                    throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture,
+                        $"Mxfp4 scales must have shape [{rows}, {expectedScales}] for blocks [{rows}, {packed}]; got [{string.Join(", ", scales.Dims)}]."));
+                }
+                matrix = new QuantMatrix(format, rows, (int)columns, [blocks.Data, scales.Data]);
+                break;
+            }
+            default:
+                throw new QuantFormatException($"A UQFF {layer.Type} layer is not a quantized layer of a registered format.");
+        }
+        if (bias is not null && bias.Length != matrix.Rows)
+        {
+            throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture,
+                $"The bias holds {bias.Length} values for a weight of {matrix.Rows} rows."));
+        }
+        return matrix;
+    }
+
+    private static (int Rows, int Columns) RowsAndColumns(int[] dims, string what)
+    {
+        if (dims.Length < 2)
+        {
+            throw new QuantFormatException($"The {what} tensor must have at least 2 dimensions; it has {dims.Length}.");
+        }
+        long rows = 1;
+        for (int i = 0; i < dims.Length - 1; i++) rows = checked(rows * dims[i]);
+        if (rows > int.MaxValue) throw new QuantFormatException($"The {what} tensor has too many rows ({rows}).");
+        return ((int)rows, dims[^1]);
+    }
+
+    private static void CheckGgufShape(ref BlobReader reader, QuantFormatInfo format, int[] dims, uint dataLength)
+    {
+        if (dims.Length < 2) throw reader.Error(reader.Position, $"A Gguf layer's weight needs at least 2 dimensions; it has {dims.Length}.");
+        long rows = 1;
+        for (int i = 0; i < dims.Length - 1; i++) rows = checked(rows * dims[i]);
+        int columns = dims[^1];
+        if (columns <= 0 || columns % format.BlockSize != 0)
+        {
+            throw reader.Error(reader.Position, string.Create(CultureInfo.InvariantCulture,
+                $"A {format.Name} row of {columns} elements is not a whole number of {format.BlockSize}-element blocks."));
+        }
+        long expected = format.MatrixBytes(rows, columns);
+        if (expected != dataLength)
+        {
+            throw reader.Error(reader.Position, string.Create(CultureInfo.InvariantCulture,
+                $"A {format.Name} weight of shape [{string.Join(", ", dims)}] holds {expected} bytes, but data_len says {dataLength}."));
+        }
+    }
+
+    private static void CheckBias(ReadOnlySpan<float> bias, int rows)
+    {
+        if (!bias.IsEmpty && bias.Length != rows)
+        {
+            throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture,
+                $"The bias must hold one value per row ({rows}); it holds {bias.Length}."));
+        }
+    }
+
+    private static void WriteTensor(Stream stream, UqffTensor tensor) => WriteTensor(stream, tensor.DType, tensor.Dims, tensor.Data);
+
+    private static void WriteTensor(Stream stream, UqffDType dtype, int[] dims, ReadOnlySpan<byte> data)
+    {
+        WriteU32(stream, checked((uint)data.Length));
+        WriteU32(stream, (uint)dtype);
+        WriteU32(stream, (uint)dims.Length);
+        foreach (int d in dims) WriteU32(stream, checked((uint)d));
+        stream.Write(data);
+    }
+
+    private static void WriteU32(Stream stream, uint value)
+    {
+        Span<byte> bytes = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes, value);
+        stream.Write(bytes);
+    }
+
+    /// <summary>Reads a blob front to back; every read checks what remains first.</summary>
+    private ref struct BlobReader(ReadOnlySpan<byte> data)
+    {
+        private readonly ReadOnlySpan<byte> _data = data;
+
+        public int Position { get; private set; }
+
+        public readonly QuantFormatException Error(int offset, string message)
+            => new(string.Create(CultureInfo.InvariantCulture, $"UQFF layer blob, byte {offset}: {message}"), offset);
+
+        private readonly void Need(long count, string what)
+        {
+            long remaining = _data.Length - Position;
+            if (count > remaining)
+            {
+                throw Error(Position, string.Create(CultureInfo.InvariantCulture,
+                    $"expected {count} bytes of {what}, but only {remaining} remain (truncated blob)."));
+            }
+        }
+
+        public byte U8(string what)
+        {
+            Need(1, what);
+            return _data[Position++];
+        }
+
+        public bool Bool(string what)
+        {
+            int at = Position;
+            byte b = U8(what);
+            return b switch
+            {
+                0 => false,
+                1 => true,
+                _ => throw Error(at, $"{what} must be 0 or 1; it is {b}."),
+            };
+        }
+
+        public uint U32(string what, uint max = uint.MaxValue)
+        {
+            Need(4, what);
+            int at = Position;
+            uint value = BinaryPrimitives.ReadUInt32LittleEndian(_data.Slice(Position, 4));
+            Position += 4;
+            if (value > max)
+            {
+                throw Error(at, string.Create(CultureInfo.InvariantCulture, $"{what} is {value}, above the largest allowed, {max}."));
+            }
+            return value;
+        }
+
+        public byte[] Bytes(uint count, string what)
+        {
+            Need(count, what);
+            byte[] result = _data.Slice(Position, (int)count).ToArray();
+            Position += (int)count;
+            return result;
+        }
+
+        public int[] Dims()
+        {
+            int at = Position;
+            uint ndims = U32("ndims");
+            if (ndims > MaxDims) throw Error(at, string.Create(CultureInfo.InvariantCulture, $"ndims is {ndims}; a layer tensor has at most {MaxDims}."));
+            Need(4L * ndims, "dims");
+            var dims = new int[ndims];
+            for (int i = 0; i < dims.Length; i++)
+            {
+                dims[i] = (int)U32(string.Create(CultureInfo.InvariantCulture, $"dims[{i}]"), int.MaxValue);
+            }
+            return dims;
+        }
+
+        public UqffTensor Tensor(string name)
+        {
+            int at = Position;
+            uint dataLength = U32($"{name} data_len");
+            int dtypeAt = Position;
+            uint code = U32($"{name} dtype");
+            if (code > (uint)UqffDType.F8E4M3)
+            {
+                throw Error(dtypeAt, code <= 13
+                    ? $"{name} has dtype code {code} (a 4/6-bit or E8M0 dtype), which UQFF tensor records cannot hold."
+                    : $"{name} has unknown dtype code {code}.");
+            }
+            var dtype = (UqffDType)code;
+            int[] dims = Dims();
+            long expected;
+            try
+            {
+                expected = checked(UqffTensor.ElementCountOf(dims) * UqffTensor.ElementSize(dtype));
+            }
+            catch (OverflowException)
+            {
+                throw Error(at, $"{name} has shape [{string.Join(", ", dims)}], too large to hold.");
+            }
+            if (expected != dataLength)
+            {
+                throw Error(at, string.Create(CultureInfo.InvariantCulture,
+                    $"{name} is a {dtype} tensor of shape [{string.Join(", ", dims)}], which holds {expected} bytes, but data_len says {dataLength}."));
+            }
+            return new UqffTensor(dtype, dims, Bytes(dataLength, $"{name} data"));
+        }
+
+        public readonly void End()
+        {
+            if (Position != _data.Length)
+            {
+                throw Error(Position, string.Create(CultureInfo.InvariantCulture,
+                    $"{_data.Length - Position} bytes follow the end of the layer."));
+            }
+        }
+    }
+}
