@@ -1,0 +1,1 @@
+namespace Quant.Formats.Tests;

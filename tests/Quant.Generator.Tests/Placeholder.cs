@@ -1,0 +1,1 @@
+namespace Quant.Generator.Tests;
