@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every test of the solution, then the format tests again at every lower SIMD level, so the
+# Vector256, Vector128 and scalar paths are checked on any machine (the Vector512 paths run in the first
+# pass where the CPU has AVX-512). QUANT_EXPECT_SIMD makes a test assert that each knob took effect.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+configuration=Release
+dotnet build Quant.sln -c "$configuration" -nologo -v quiet
+
+# The widest level this CPU can run: the first pass runs there.
+if grep -q avx512bw /proc/cpuinfo 2>/dev/null; then native=512
+elif grep -q avx2 /proc/cpuinfo 2>/dev/null; then native=256
+else native=128; fi
+echo "== all tests (native SIMD level: $native)"
+QUANT_EXPECT_SIMD=$native dotnet test Quant.sln -c "$configuration" --no-build -nologo
+
+min() { if [ "$1" = scalar ] || [ "$2" = scalar ]; then echo scalar; elif [ "$1" -lt "$2" ]; then echo "$1"; else echo "$2"; fi; }
+
+# .NET 10 reads DOTNET_EnableAVX512 (DOTNET_EnableAVX512F is ignored there).
+for knob in "DOTNET_EnableAVX512=0:256" "DOTNET_EnableAVX2=0:128" "DOTNET_EnableHWIntrinsic=0:scalar"; do
+  setting=${knob%%:*}
+  expect=$(min "$native" "${knob##*:}")
+  echo "== format tests with $setting (expecting SIMD level $expect)"
+  env "$setting" QUANT_EXPECT_SIMD="$expect" dotnet test tests/Quant.Formats.Tests -c "$configuration" --no-build -nologo
+done
+echo "== all test passes succeeded"
