@@ -95,6 +95,10 @@ partial class QuantFormatGenerator
                 SubScaleModel? subScales = null;
                 int codeBits = 0;
                 bool hasCodes = false;
+                var subParts = new List<CodePartModel>();
+                int subField = -1, subBits = 0, subOffset = 0;
+                bool subWithMins = false, subSigned = false, hasSubHigh = false;
+                string? subUnpack = null, subPack = null;
 
                 int AddField(string name, FieldRole role, string? plane, int size)
                 {
@@ -138,7 +142,11 @@ partial class QuantFormatGenerator
                             var packing = (PackingKind)Named(attribute, "Packing", 0);
                             int stride = Named(attribute, "Stride", 0);
                             string label = low ? "Codes" : "HighBits";
-                            if (!CheckPacking(attribute, label, bits, packing, ref stride, blockSize, simdChunks: true)) return null;
+                            if (bits == 16 && low && packing == PackingKind.Sequential)
+                            {
+                                // 16-bit codes: whole little-endian words (f16, bf16); checked against the element code below.
+                            }
+                            else if (!CheckPacking(attribute, label, bits, packing, ref stride, blockSize, simdChunks: true)) return null;
                             int field = AddField(Named(attribute, "Name", low ? "qs" : "qh"), low ? FieldRole.Codes : FieldRole.HighBits,
                                 Named<string?>(attribute, "Plane", null), blockSize * bits / 8);
                             if (low)
@@ -154,17 +162,30 @@ partial class QuantFormatGenerator
                             break;
                         }
                         case "SubScalesAttribute":
+                        case "SubScaleHighBitsAttribute":
                         {
+                            bool low = attribute.AttributeClass.Name == "SubScalesAttribute";
+                            string label = low ? "SubScales" : "SubScaleHighBits";
                             int bits = (int)attribute.ConstructorArguments[0].Value!;
                             if (subBlock == 0)
                             {
-                                Report(D.InvalidBlock, attribute, _name, "[SubScales] needs [Block(n, SubBlock = m)] to say how many elements share a sub-scale");
+                                Report(D.InvalidBlock, attribute, _name, $"[{label}] needs [Block(n, SubBlock = m)] to say how many elements share a sub-scale");
                                 return null;
                             }
-                            bool withMins = Named(attribute, "WithMins", false);
-                            int count = blockSize / subBlock * (withMins ? 2 : 1);
-                            string? unpack = Named<string?>(attribute, "Unpack", null);
-                            string? pack = Named<string?>(attribute, "Pack", null);
+                            if (low)
+                            {
+                                subWithMins = Named(attribute, "WithMins", false);
+                                subOffset = Named(attribute, "Offset", 0);
+                                subSigned = Named(attribute, "Signed", false);
+                                subUnpack = Named<string?>(attribute, "Unpack", null);
+                                subPack = Named<string?>(attribute, "Pack", null);
+                            }
+                            else
+                            {
+                                hasSubHigh = true;
+                            }
+                            int count = blockSize / subBlock * (low && Named(attribute, "WithMins", false) ? 2 : 1);
+                            string? unpack = low ? subUnpack : null;
                             var packing = (PackingKind)Named(attribute, "Packing", 0);
                             int stride = Named(attribute, "Stride", 0);
                             int size;
@@ -177,16 +198,26 @@ partial class QuantFormatGenerator
                                     return null;
                                 }
                                 CheckEscapeHatch(attribute, unpack, "Unpack", "static void M(ReadOnlySpan<byte> field, Span<byte> scales, Span<byte> mins)", "ReadOnlySpan", "Span", "Span");
-                                if (pack is null) Report(D.EscapeHatchNotFound, attribute, _name, "(none)", "Pack", "static void M(ReadOnlySpan<byte> scales, ReadOnlySpan<byte> mins, Span<byte> field); an Unpack method needs its inverse");
-                                else CheckEscapeHatch(attribute, pack, "Pack", "static void M(ReadOnlySpan<byte> scales, ReadOnlySpan<byte> mins, Span<byte> field)", "ReadOnlySpan", "ReadOnlySpan", "Span");
+                                if (subPack is null) Report(D.EscapeHatchNotFound, attribute, _name, "(none)", "Pack", "static void M(ReadOnlySpan<byte> scales, ReadOnlySpan<byte> mins, Span<byte> field); an Unpack method needs its inverse");
+                                else CheckEscapeHatch(attribute, subPack, "Pack", "static void M(ReadOnlySpan<byte> scales, ReadOnlySpan<byte> mins, Span<byte> field)", "ReadOnlySpan", "ReadOnlySpan", "Span");
                             }
                             else
                             {
-                                if (!CheckPacking(attribute, "SubScales", bits, packing, ref stride, count, simdChunks: false)) return null;
+                                if (!CheckPacking(attribute, label, bits, packing, ref stride, count, simdChunks: false)) return null;
                                 size = count * bits / 8;
                             }
-                            int field = AddField(Named(attribute, "Name", "scales"), FieldRole.SubScales, Named<string?>(attribute, "Plane", null), size);
-                            subScales = new SubScaleModel(field, bits, packing, stride, Named(attribute, "Offset", 0), Named(attribute, "Signed", false), withMins, unpack, pack);
+                            int field = AddField(Named(attribute, "Name", low ? "scales" : "scales_h"), low ? FieldRole.SubScales : FieldRole.SubScaleHighBits,
+                                Named<string?>(attribute, "Plane", null), size);
+                            if (low)
+                            {
+                                subField = field;
+                                if (unpack is null) subParts.Insert(0, new CodePartModel(field, bits, packing, stride, 0));
+                            }
+                            else
+                            {
+                                subParts.Add(new CodePartModel(field, bits, packing, stride, -1));
+                            }
+                            subBits += bits;
                             break;
                         }
                     }
@@ -204,7 +235,7 @@ partial class QuantFormatGenerator
                     parts[i] = parts[i] with { Shift = shift };
                     shift += parts[i].Bits;
                 }
-                if (codeBits > 8)
+                if (codeBits > 8 && !(codeBits == 16 && parts.Count == 1))
                 {
                     Report(D.BitsOutOfRange, format, "Codes + HighBits", _name, codeBits);
                     return null;
@@ -220,21 +251,54 @@ partial class QuantFormatGenerator
                 }
                 string? unsupported =
                     code.Parts.Any(p => p.Packing == PackingKind.SequentialHighFirst && p.Bits is not (4 or 8)) ? "high-first packing of codes other than 4 or 8 bits"
-                    : code.Kind != ElementKind.Integer && (code.IntLog2Factor < 0 || code.Bits > 4) ? "codebooks and minifloats whose values are not small integers times a power of two, or that have more than 16 entries"
-                    : code.Kind != ElementKind.Integer && min is not null ? "a [Min] together with codebook or minifloat codes"
-                    : min?.Mode == MinModeKind.ZeroPoint ? "zero points ([Min(Mode = MinMode.ZeroPoint)])"
+                    : code.Kind == ElementKind.Codebook && code.Bits > 4 ? "codebooks of more than 16 entries"
+                    : code.Bits > 8 && code.Kind != ElementKind.Minifloat ? "codes wider than 8 bits other than 16-bit minifloats"
+                    : code.Kind != ElementKind.Integer && min is not null && code.IntLog2Factor > 0 ? "a [Min] together with a codebook kept as integers times a power of two"
+                    : blockSize < 16 && fields.Any(f => f.Role != FieldRole.Codes) ? $"a block of {blockSize} elements with a scale or other per-block field (blocks under 16 elements may hold codes only)"
                     : null;
                 if (unsupported is not null)
                 {
                     Report(D.NotSupported, format, _name, unsupported);
                     return null;
                 }
-                if (subScales is not null)
+                if (subField < 0 && hasSubHigh)
                 {
-                    Report(D.NotSupported, attributes.First(a => a.AttributeClass!.Name == "SubScalesAttribute"), _name, "[SubScales] (super-blocks with integer sub-scales)");
+                    Report(D.InvalidBlock, format, _name, "[SubScaleHighBits] needs a [SubScales] for the low bits");
                     return null;
                 }
-                if (min is not null && min.Mode == MinModeKind.SubtractScaled)
+                if (subField >= 0)
+                {
+                    if (subUnpack is not null && hasSubHigh)
+                    {
+                        Report(D.InvalidPacking, format, "SubScaleHighBits", _name, "an Unpack method reads whole sub-scales; it cannot be combined with [SubScaleHighBits]");
+                        return null;
+                    }
+                    if (subBits > 8)
+                    {
+                        Report(D.BitsOutOfRange, format, "SubScales + SubScaleHighBits", _name, subBits);
+                        return null;
+                    }
+                    if (subWithMins != (min?.Mode == MinModeKind.SubtractScaled))
+                    {
+                        Report(D.InvalidBlock, format, _name, subWithMins
+                            ? "[SubScales(WithMins = true)] needs a [Min(Mode = MinMode.SubtractScaled)] super-scale for its mins"
+                            : "[Min(Mode = MinMode.SubtractScaled)] needs [SubScales(WithMins = true)] to hold the integer mins");
+                        return null;
+                    }
+                    int subShift = 0;
+                    for (int i = 0; i < subParts.Count; i++)
+                    {
+                        subParts[i] = subParts[i] with { Shift = subShift };
+                        subShift += subParts[i].Bits;
+                    }
+                    subScales = new SubScaleModel(subField, subParts.ToEquatableArray(), subBits, blockSize / subBlock, subOffset, subSigned, subWithMins, subUnpack, subPack);
+                }
+                else if (subBlock > 0)
+                {
+                    Report(D.InvalidBlock, format, _name, "[Block(n, SubBlock = m)] needs [SubScales] to say how sub-blocks are scaled");
+                    return null;
+                }
+                if (min is not null && min.Mode == MinModeKind.SubtractScaled && subScales is null)
                 {
                     Report(D.InvalidBlock, format, _name, "[Min(Mode = MinMode.SubtractScaled)] needs [SubScales(WithMins = true)] to hold the integer mins");
                     return null;
@@ -256,7 +320,7 @@ partial class QuantFormatGenerator
                     planeModels, fieldModels, code, scale, min, subScales, rules.Value);
             }
 
-            private static bool IsField(string attributeName) => attributeName is "ScaleAttribute" or "MinAttribute" or "CodesAttribute" or "HighBitsAttribute" or "SubScalesAttribute";
+            private static bool IsField(string attributeName) => attributeName is "ScaleAttribute" or "MinAttribute" or "CodesAttribute" or "HighBitsAttribute" or "SubScalesAttribute" or "SubScaleHighBitsAttribute";
 
             private TypeLocation ReadTypeLocation()
             {
@@ -298,9 +362,9 @@ partial class QuantFormatGenerator
                     Report(D.InvalidBlock, block, _name, problem);
                     return false;
                 }
-                if (blockSize % 16 != 0 || (subBlock > 0 && subBlock % 16 != 0))
+                if ((blockSize % 16 != 0 && 16 % blockSize != 0) || (subBlock > 0 && subBlock % 16 != 0))
                 {
-                    Report(D.NotSupported, block, _name, "blocks and sub-blocks whose size is not a multiple of 16 elements");
+                    Report(D.NotSupported, block, _name, "blocks and sub-blocks whose size is neither a multiple nor a divisor of 16 elements");
                     return false;
                 }
                 if (tileRows > 1)
@@ -389,7 +453,7 @@ partial class QuantFormatGenerator
                             Report(D.InvalidOffset, kind, _name, $"the offset {offset} lies outside the {bits}-bit codes 0 to {(1 << bits) - 1}");
                             return null;
                         }
-                        return new CodeModel(bits, partArray, ElementKind.Integer, offset, signed, EquatableArray<float>.Empty, 0, 0, 0, MinifloatSpecialsKind.None);
+                        return new CodeModel(bits, partArray, ElementKind.Integer, offset, signed, EquatableArray<float>.Empty, 0, 0, 0, 0, MinifloatSpecialsKind.None);
                     }
                     case "CodebookAttribute":
                     {
@@ -401,7 +465,7 @@ partial class QuantFormatGenerator
                             Report(D.CodebookLength, kind, _name, values.Length, bits, 1 << bits);
                             return null;
                         }
-                        return new CodeModel(bits, partArray, ElementKind.Codebook, 0, false, new EquatableArray<float>(values), IntFactor(values), 0, 0, MinifloatSpecialsKind.None);
+                        return new CodeModel(bits, partArray, ElementKind.Codebook, 0, false, new EquatableArray<float>(values), bits <= 4 ? IntFactor(values) : -1, 0, 0, 0, MinifloatSpecialsKind.None);
                     }
                     default:
                     {
@@ -415,8 +479,8 @@ partial class QuantFormatGenerator
                             return null;
                         }
                         if (bias < 0) bias = (1 << (e - 1)) - 1;
-                        var table = MinifloatTable(e, m, bias, specials);
-                        return new CodeModel(bits, partArray, ElementKind.Minifloat, 0, false, new EquatableArray<float>(table), IntFactor(table), e, m, specials);
+                        var table = bits <= 8 ? MinifloatTable(e, m, bias, specials) : Array.Empty<float>();
+                        return new CodeModel(bits, partArray, ElementKind.Minifloat, 0, false, new EquatableArray<float>(table), bits <= 4 ? IntFactor(table) : -1, e, m, bias, specials);
                     }
                 }
             }
@@ -437,6 +501,12 @@ partial class QuantFormatGenerator
                     else if (specials == MinifloatSpecialsKind.NanOnly && exponent == maxExponent && mantissa == maxMantissa) value = double.NaN;
                     else if (exponent == 0) value = mantissa / (double)(1 << m) * Math.Pow(2, 1 - bias);
                     else value = (1 + mantissa / (double)(1 << m)) * Math.Pow(2, exponent - bias);
+                    if (double.IsNaN(value))
+                    {
+                        // Every decoder of the library produces the quiet NaN 0x7FC00000 with the code's sign.
+                        table[code] = BitConverter.ToSingle(BitConverter.GetBytes(negative ? unchecked((int)0xFFC00000) : 0x7FC00000), 0);
+                        continue;
+                    }
                     table[code] = (float)(negative ? -value : value);
                 }
                 return table;
@@ -501,13 +571,14 @@ partial class QuantFormatGenerator
                         Report(D.InvalidRules, attribute, _name, $"two rules are named '{name}'");
                         return null;
                     }
-                    string? problem = RuleProblem(kind, code, scale, min);
+                    string? problem = RuleProblem(kind, (RoundingKind)Named(attribute, "Rounding", 0), code, scale, min);
                     if (problem is not null)
                     {
                         Report(D.RuleDoesNotFit, attribute, name, kind, _name, problem);
                         return null;
                     }
-                    rules.Add(new RuleModel(name, kind, Named(attribute, "Default", false), Named<string?>(attribute, "Description", null)));
+                    rules.Add(new RuleModel(name, kind, Named(attribute, "Default", false), Named<string?>(attribute, "Description", null),
+                        (RoundingKind)Named(attribute, "Rounding", 0), (OverflowKind)Named(attribute, "Overflow", 0)));
                 }
                 if (rules.Count == 0)
                 {
@@ -524,7 +595,7 @@ partial class QuantFormatGenerator
                 return rules.ToEquatableArray();
             }
 
-            private static string? RuleProblem(RuleKind kind, CodeModel code, ScaleModel? scale, MinModel? min)
+            private static string? RuleProblem(RuleKind kind, RoundingKind rounding, CodeModel code, ScaleModel? scale, MinModel? min)
             {
                 bool integer = code.Kind == ElementKind.Integer;
                 bool table = !integer;
@@ -545,8 +616,13 @@ partial class QuantFormatGenerator
                         {
                             return "this version searches shared exponents only: it needs a [Codebook] or [Minifloat] code with an E8M0 [Scale]";
                         }
-                        return table && scale?.Code == ScaleCodeKind.E8M0 && min is null && code.Table.All(v => !float.IsNaN(v) && !float.IsInfinity(v)) ? null
-                            : "it needs a finite [Codebook] or [Minifloat] code with an E8M0 [Scale] and no [Min]";
+                        if (!(table && scale?.Code == ScaleCodeKind.E8M0 && min is null)) return "it needs a [Codebook] or [Minifloat] code with an E8M0 [Scale] and no [Min]";
+                        return rounding == RoundingKind.NearestLowestCode
+                            ? code.Table.Count > 0 && code.Table.All(v => !float.IsNaN(v) && !float.IsInfinity(v)) ? null : "rounding to the lowest code on a tie searches a finite table of at most 256 codes"
+                            : code.Kind == ElementKind.Minifloat ? null : "rounding to nearest even needs [Minifloat] codes; a codebook rounds with Rounding = CodeRounding.NearestLowestCode";
+                    case RuleKind.RoundToNearest:
+                        return code.Kind == ElementKind.Minifloat && scale is null && min is null ? null
+                            : "it rounds each element to the nearest code on its own, so it needs [Minifloat] codes and no [Scale] or [Min]";
                     case RuleKind.SharedExponentMistralRs:
                         return code.Kind == ElementKind.Minifloat && code.Specials == MinifloatSpecialsKind.None && scale?.Code == ScaleCodeKind.E8M0 && min is null ? null
                             : "it needs a [Minifloat] code without special values and an E8M0 [Scale]";

@@ -1,5 +1,6 @@
 using System;
 using System.Linq;
+using Quant.Generator.Helpers;
 using Quant.Generator.Model;
 using static Quant.Generator.Emitters.SourceFile;
 
@@ -11,14 +12,18 @@ partial class CpuEmitter
     {
         // ---- packing ---------------------------------------------------------------------------
 
-        private static string ReadPart(CodePartModel part, FieldModel f, string index) => part.Packing switch
+        private static string ReadPart(CodePartModel part, FieldModel f, string index) => part.Bits == 16
+            ? $"Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add({FieldRef(f)}, {index} * 2))"
+            : part.Packing switch
         {
             PackingKind.Sliced => $"BitPacking.ReadSliced({FieldRef(f)}, {index}, {part.Bits}, {part.Stride})",
             PackingKind.SequentialHighFirst => $"BitPacking.ReadSequentialHighFirst({FieldRef(f)}, {index}, {part.Bits})",
             _ => $"BitPacking.ReadSequential({FieldRef(f)}, {index}, {part.Bits})",
         };
 
-        private static string WritePart(CodePartModel part, FieldModel f, string index, string code) => part.Packing switch
+        private static string WritePart(CodePartModel part, FieldModel f, string index, string code) => part.Bits == 16
+            ? $"Unsafe.WriteUnaligned(ref Unsafe.Add({FieldRef(f)}, {index} * 2), (ushort){code});"
+            : part.Packing switch
         {
             PackingKind.Sliced => $"BitPacking.WriteSliced({FieldRef(f)}, {index}, {part.Bits}, {part.Stride}, {code});",
             PackingKind.SequentialHighFirst => $"BitPacking.WriteSequentialHighFirst({FieldRef(f)}, {index}, {part.Bits}, {code});",
@@ -30,30 +35,81 @@ partial class CpuEmitter
             w.WriteLine("/// <summary>Reads the codes of one block, in element order (the scalar paths' view of the packing).</summary>");
             w.WriteLine(GeneratedCode);
             w.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-            using (w.Block($"private static void UnpackCodes(Span<byte> codes, {PlaneParameters})"))
+            using (w.Block($"private static void UnpackCodes(Span<{CodeType}> codes, {PlaneParameters})"))
             {
                 using (w.Block("for (int i = 0; i < BlockSize; i++)"))
                 {
-                    var reads = _code.Parts.Select(part =>
-                    {
-                        string read = ReadPart(part, m.Fields[part.Field], "i");
-                        return part.Shift == 0 ? read : $"({read} << {part.Shift})";
-                    });
-                    w.WriteLine($"codes[i] = (byte)({string.Join(" | ", reads)});");
+                    w.WriteLine($"codes[i] = ({CodeType})({ReadParts(_code.Parts, "i")});");
                 }
             }
             w.WriteLine();
             w.WriteLine("/// <summary>Writes the codes of one block into their fields (which the caller has cleared).</summary>");
             w.WriteLine(GeneratedCode);
             w.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-            using (w.Block($"private static void PackCodes(ReadOnlySpan<byte> codes, {PlaneParameters})"))
+            using (w.Block($"private static void PackCodes(ReadOnlySpan<{CodeType}> codes, {PlaneParameters})"))
             {
                 using (w.Block("for (int i = 0; i < BlockSize; i++)"))
                 {
                     w.WriteLine("int code = codes[i];");
-                    foreach (var part in _code.Parts)
+                    WriteParts(_code.Parts, "i", "code");
+                }
+            }
+            w.WriteLine();
+            if (Sub is not null) EmitSubScalePacking();
+        }
+
+        private string ReadParts(EquatableArray<CodePartModel> parts, string index) => string.Join(" | ", parts.Select(part =>
+        {
+            string read = ReadPart(part, m.Fields[part.Field], index);
+            return part.Shift == 0 ? read : $"({read} << {part.Shift})";
+        }));
+
+        private void WriteParts(EquatableArray<CodePartModel> parts, string index, string code)
+        {
+            foreach (var part in parts)
+            {
+                w.WriteLine(WritePart(part, m.Fields[part.Field], index, part.Shift == 0 ? code : $"{code} >> {part.Shift}"));
+            }
+        }
+
+        private void EmitSubScalePacking()
+        {
+            var sub = Sub!;
+            var field = m.Fields[sub.Field];
+            int count = sub.Count;
+            w.WriteLine($"/// <summary>Reads the {count} sub-scale codes{(sub.WithMins ? $" and {count} sub-min codes" : "")} of one block.</summary>");
+            w.WriteLine(GeneratedCode);
+            using (w.Block($"private static void UnpackSubScales(Span<byte> scales, Span<byte> mins, {PlaneParameters})"))
+            {
+                if (sub.Unpack is not null)
+                {
+                    w.WriteLine("// The declaration's own method: the vocabulary cannot say this packing.");
+                    w.WriteLine($"{sub.Unpack}(MemoryMarshal.CreateReadOnlySpan({FieldRef(field)}, {field.Size}), scales, mins);");
+                }
+                else
+                {
+                    using (w.Block($"for (int j = 0; j < {count}; j++)"))
                     {
-                        w.WriteLine(WritePart(part, m.Fields[part.Field], "i", part.Shift == 0 ? "code" : $"code >> {part.Shift}"));
+                        w.WriteLine($"scales[j] = (byte)({ReadParts(sub.Parts, "j")});");
+                        if (sub.WithMins) w.WriteLine($"mins[j] = (byte)({ReadParts(sub.Parts, $"j + {count}")});");
+                    }
+                }
+            }
+            w.WriteLine();
+            w.WriteLine("/// <summary>Writes the sub-scale codes of one block into their fields (which the caller has cleared).</summary>");
+            w.WriteLine(GeneratedCode);
+            using (w.Block($"private static void PackSubScales(ReadOnlySpan<byte> scales, ReadOnlySpan<byte> mins, {PlaneParameters})"))
+            {
+                if (sub.Pack is not null)
+                {
+                    w.WriteLine($"{sub.Pack}(scales, mins, MemoryMarshal.CreateSpan({FieldRef(field)}, {field.Size}));");
+                }
+                else
+                {
+                    using (w.Block($"for (int j = 0; j < {count}; j++)"))
+                    {
+                        WriteParts(sub.Parts, "j", "scales[j]");
+                        if (sub.WithMins) WriteParts(sub.Parts, $"j + {count}", "mins[j]");
                     }
                 }
             }
@@ -68,15 +124,30 @@ partial class CpuEmitter
             w.WriteLine(GeneratedCode);
             using (w.Block($"private static void DequantizeBlocksScalar(int blocks, ref float y, {PlaneParameters})"))
             {
-                w.WriteLine("Span<byte> codes = stackalloc byte[BlockSize];");
+                w.WriteLine($"Span<{CodeType}> codes = stackalloc {CodeType}[BlockSize];");
+                DeclareSubScaleBuffers();
                 using (w.Block("for (int b = 0; b < blocks; b++)"))
                 {
                     w.WriteLine($"UnpackCodes(codes, {PlaneArguments});");
-                    w.WriteLine($"float d = {ReadScaleOrOne};");
-                    if (m.Min is not null) w.WriteLine($"float min = {ReadMin};");
-                    using (w.Block("for (int i = 0; i < BlockSize; i++)"))
+                    DeclareBlockScalars();
+                    if (Sub is null)
                     {
-                        w.WriteLine($"Unsafe.Add(ref y, i) = {Reconstruct(ScalarValue("codes[i]"))};");
+                        using (w.Block("for (int i = 0; i < BlockSize; i++)"))
+                        {
+                            w.WriteLine($"Unsafe.Add(ref y, i) = {Reconstruct(ScalarValue("codes[i]"), "d", "")};");
+                        }
+                    }
+                    else
+                    {
+                        using (w.Block($"for (int j = 0; j < {Groups}; j++)"))
+                        {
+                            w.WriteLine($"float dj = {GroupScale("j")};");
+                            if (Sub.WithMins) w.WriteLine($"float mj = {GroupMin("j")};");
+                            using (w.Block($"for (int i = j * {GroupSize}; i < (j + 1) * {GroupSize}; i++)"))
+                            {
+                                w.WriteLine($"Unsafe.Add(ref y, i) = {Reconstruct(ScalarValue("codes[i]"), "dj", "mj")};");
+                            }
+                        }
                     }
                     w.WriteLine("y = ref Unsafe.Add(ref y, BlockSize);");
                     AdvancePlanes();
@@ -91,24 +162,31 @@ partial class CpuEmitter
             w.WriteLine(GeneratedCode);
             using (w.Block($"private static float DotRowScalar(int blocks, ref float x, {PlaneParameters})"))
             {
-                w.WriteLine("Span<byte> codes = stackalloc byte[BlockSize];");
+                w.WriteLine($"Span<{CodeType}> codes = stackalloc {CodeType}[BlockSize];");
+                DeclareSubScaleBuffers();
                 w.WriteLine("float sum = 0f;");
                 using (w.Block("for (int b = 0; b < blocks; b++)"))
                 {
                     w.WriteLine($"UnpackCodes(codes, {PlaneArguments});");
-                    w.WriteLine("float blockSum = 0f;");
-                    if (m.Min is not null) w.WriteLine("float xSum = 0f;");
-                    using (w.Block("for (int i = 0; i < BlockSize; i++)"))
+                    DeclareBlockScalars();
+                    bool needsXSum = m.Min is not null;
+                    using (w.Block($"for (int j = 0; j < {Groups}; j++)"))
                     {
-                        w.WriteLine($"blockSum += {ScalarValue("codes[i]")} * Unsafe.Add(ref x, i);");
-                        if (m.Min is not null) w.WriteLine("xSum += Unsafe.Add(ref x, i);");
+                        w.WriteLine("float groupSum = 0f;");
+                        if (needsXSum) w.WriteLine("float xSum = 0f;");
+                        using (w.Block($"for (int i = j * {GroupSize}; i < (j + 1) * {GroupSize}; i++)"))
+                        {
+                            w.WriteLine($"groupSum += {ScalarValue("codes[i]")} * Unsafe.Add(ref x, i);");
+                            if (needsXSum) w.WriteLine("xSum += Unsafe.Add(ref x, i);");
+                        }
+                        w.WriteLine(m.Min?.Mode switch
+                        {
+                            MinModeKind.Add => "sum += groupSum * d + xSum * min;",
+                            MinModeKind.ZeroPoint => "sum += (groupSum - xSum * zero) * d;",
+                            MinModeKind.SubtractScaled => $"sum += groupSum * ({GroupScale("j")}) - xSum * ({GroupMin("j")});",
+                            _ => m.Scale is null ? "sum += groupSum;" : $"sum += groupSum * ({GroupScale("j")});",
+                        });
                     }
-                    w.WriteLine(m.Min?.Mode switch
-                    {
-                        MinModeKind.Add => $"sum += blockSum * {ReadScaleOrOne} + xSum * {ReadMin};",
-                        MinModeKind.ZeroPoint => $"sum += (blockSum - xSum * {ReadMin}) * {ReadScaleOrOne};",
-                        _ => $"sum += blockSum * {ReadScaleOrOne};",
-                    });
                     w.WriteLine("x = ref Unsafe.Add(ref x, BlockSize);");
                     AdvancePlanes();
                 }
@@ -165,11 +243,11 @@ partial class CpuEmitter
             w.WriteLine(GeneratedCode);
             using (w.Block($"private static void Quantize{Pascal(rule.Name)}(int blocks, ReadOnlySpan<float> source, {PlaneParameters})"))
             {
-                w.WriteLine("Span<byte> codes = stackalloc byte[BlockSize];");
+                w.WriteLine($"Span<{CodeType}> codes = stackalloc {CodeType}[BlockSize];");
                 using (w.Block("for (int b = 0; b < blocks; b++)"))
                 {
                     w.WriteLine("ReadOnlySpan<float> x = source.Slice(b * BlockSize, BlockSize);");
-                    EmitRuleBody(rule.Kind);
+                    EmitRuleBody(rule);
                     w.WriteLine($"PackCodes(codes, {PlaneArguments});");
                     AdvancePlanes();
                 }
@@ -177,9 +255,26 @@ partial class CpuEmitter
             w.WriteLine();
         }
 
-        private void EmitRuleBody(RuleKind kind)
+        private void EmitSharedExponentCodes(RuleModel rule)
         {
-            var scaleField = m.Fields[m.Scale!.Field];
+            if (rule.Rounding == RoundingKind.NearestLowestCode)
+            {
+                w.WriteLine("// Each element takes the nearest code; on a tie the lowest code index (ggml's best_index_mxfp4).");
+                w.WriteLine($"float d = {ReadScale};");
+                w.WriteLine("for (int i = 0; i < BlockSize; i++) codes[i] = (byte)QuantMath.NearestIndex(s_codeValues, d, x[i]);");
+            }
+            else
+            {
+                w.WriteLine("// Each element divided by the scale (an exact power of two) rounds to nearest, ties to even, saturating.");
+                w.WriteLine("float inverse = E8M0.ToSingle((byte)(254 - e));");
+                w.WriteLine($"for (int i = 0; i < BlockSize; i++) codes[i] = ({CodeType})Minifloat.Encode<Element>(x[i] * inverse, MinifloatOverflow.Saturate);");
+            }
+        }
+
+        private void EmitRuleBody(RuleModel rule)
+        {
+            RuleKind kind = rule.Kind;
+            var scaleField = m.Scale is null ? null! : m.Fields[m.Scale.Field];
             int mask = (1 << _code.Bits) - 1;
             switch (kind)
             {
@@ -190,7 +285,7 @@ partial class CpuEmitter
                     w.WriteLine("float max = QuantMath.SignedMax(x, out _);");
                     w.WriteLine($"float d = max / -{offset}f;");
                     w.WriteLine("float id = d != 0f ? 1f / d : 0f;");
-                    w.WriteLine(WriteScalar(scaleField, m.Scale.Code, "d"));
+                    w.WriteLine(WriteScalar(scaleField, m.Scale!.Code, "d"));
                     w.WriteLine($"for (int i = 0; i < BlockSize; i++) codes[i] = (byte)Math.Min({mask}, (int)(x[i] * id + {offset}.5f));");
                     break;
                 }
@@ -201,7 +296,7 @@ partial class CpuEmitter
                     w.WriteLine("float amax = QuantMath.AbsMax(x);");
                     w.WriteLine($"float d = amax / {qmax}f;");
                     w.WriteLine("float id = d != 0f ? 1f / d : 0f;");
-                    w.WriteLine(WriteScalar(scaleField, m.Scale.Code, "d"));
+                    w.WriteLine(WriteScalar(scaleField, m.Scale!.Code, "d"));
                     w.WriteLine($"for (int i = 0; i < BlockSize; i++) codes[i] = (byte)((int)QuantMath.RoundHalfAway(x[i] * id) & {mask});");
                     break;
                 }
@@ -211,7 +306,7 @@ partial class CpuEmitter
                     w.WriteLine("QuantMath.MinMax(x, out float min, out float max);");
                     w.WriteLine($"float d = (max - min) / {mask}f;");
                     w.WriteLine("float id = d != 0f ? 1f / d : 0f;");
-                    w.WriteLine(WriteScalar(scaleField, m.Scale.Code, "d"));
+                    w.WriteLine(WriteScalar(scaleField, m.Scale!.Code, "d"));
                     w.WriteLine(WriteScalar(m.Fields[m.Min!.Field], m.Min.Code, "min"));
                     w.WriteLine($"for (int i = 0; i < BlockSize; i++) codes[i] = (byte)Math.Min({mask}, (int)((x[i] - min) * id + 0.5f));");
                     break;
@@ -219,12 +314,13 @@ partial class CpuEmitter
                 case RuleKind.SharedExponent:
                 {
                     int emax = ElementMaxExponent();
-                    w.WriteLine($"// e = floor(log2(amax)) - {emax} + 127 (the OCP MX rule; 0 for an all-zero block); each element takes the nearest code, the lowest index on a tie.");
+                    w.WriteLine($"// e = floor(log2(amax)) - {emax} + 127 (the OCP MX shared exponent; 0 for an all-zero block).");
                     w.WriteLine("float amax = QuantMath.AbsMax(x);");
-                    w.WriteLine($"byte e = amax > 0f ? unchecked((byte)(int)(MathF.Floor(MathF.Log2(amax)) - {emax}f + 127f)) : (byte)0;");
+                    w.WriteLine(rule.Rounding == RoundingKind.NearestLowestCode
+                        ? $"byte e = amax > 0f ? unchecked((byte)(int)(MathF.Floor(MathF.Log2(amax)) - {emax}f + 127f)) : (byte)0;"
+                        : $"byte e = amax > 0f ? (byte)Math.Clamp((int)(MathF.Floor(MathF.Log2(amax)) - {emax}f + 127f), 0, 254) : (byte)0;");
                     w.WriteLine($"{FieldByte(scaleField)} = e;");
-                    w.WriteLine($"float d = {ReadScale};");
-                    w.WriteLine("for (int i = 0; i < BlockSize; i++) codes[i] = (byte)QuantMath.NearestIndex(s_codeValues, d, x[i]);");
+                    EmitSharedExponentCodes(rule);
                     break;
                 }
                 case RuleKind.SharedExponentMistralRs:
@@ -252,7 +348,21 @@ partial class CpuEmitter
                     w.WriteLine($"// Tries the OCP exponent and its two neighbours and keeps the least squared error (never worse than the OCP rule).");
                     w.WriteLine("float amax = QuantMath.AbsMax(x);");
                     w.WriteLine($"int center = amax > 0f ? (int)(MathF.Floor(MathF.Log2(amax)) - {emax}f + 127f) : 0;");
-                    w.WriteLine($"{FieldByte(scaleField)} = QuantMath.SearchSharedExponent(x, s_codeValues, {(m.FoldsFactorIntoScale ? -K : 0)}, center, codes);");
+                    w.WriteLine(rule.Rounding == RoundingKind.NearestLowestCode
+                        ? $"{FieldByte(scaleField)} = QuantMath.SearchSharedExponent(x, s_codeValues, {(m.FoldsFactorIntoScale ? -K : 0)}, center, codes);"
+                        : $"{FieldByte(scaleField)} = QuantMath.SearchSharedExponent<Element>(x, center, codes);");
+                    break;
+                }
+                case RuleKind.RoundToNearest:
+                {
+                    w.WriteLine("// Each element rounds to the nearest code on its own, ties to even.");
+                    string encode = (_code.ExponentBits, _code.MantissaBits) switch
+                    {
+                        (5, 10) when _code.Specials == MinifloatSpecialsKind.Ieee => "Fp16.FromSingle(x[i])",
+                        (8, 7) when _code.Specials == MinifloatSpecialsKind.Ieee => "Bf16.FromSingle(x[i])",
+                        _ => $"Minifloat.Encode<Element>(x[i], MinifloatOverflow.{rule.Overflow})",
+                    };
+                    w.WriteLine($"for (int i = 0; i < BlockSize; i++) codes[i] = ({CodeType}){encode};");
                     break;
                 }
                 default:

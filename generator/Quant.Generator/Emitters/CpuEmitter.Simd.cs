@@ -14,7 +14,7 @@ partial class CpuEmitter
         // Vector128<byte> (whatever the packing), mapped to 16 signed bytes (or unsigned bytes), then
         // widened to floats by Simd128 / Simd256 / Simd512. The three widths differ only in that last step.
 
-        private IEnumerable<int> Chunks => Enumerable.Range(0, m.BlockSize / 16);
+        private IEnumerable<int> Chunks => Enumerable.Range(0, StepElements / 16);
 
         /// <summary>Emits the loads a chunk needs that this block has not made yet, and returns the chunk's code expression.</summary>
         private string ChunkCodes(int chunk, HashSet<string> loaded)
@@ -61,27 +61,73 @@ partial class CpuEmitter
             return string.Join(" | ", pieces);
         }
 
-        /// <summary>The chunk's values as signed bytes (or unsigned bytes for wide unsigned codes), from its codes.</summary>
-        private string ChunkValues(string codes)
+        /// <summary>The chunk's values from its codes: signed or unsigned bytes, or 16 floats for float tables and minifloats.</summary>
+        private string ChunkValues(string codes, int width)
         {
-            if (UsesTable) return $"SimdCodes.Lookup(s_codeBytes, {codes})";
+            if (IntTable) return $"SimdCodes.Lookup(s_codeBytes, {codes})";
+            if (FloatTable)
+            {
+                string table = width switch { 512 => "table", 256 => "tableLow, tableHigh", _ => "ref MemoryMarshal.GetArrayDataReference(s_codeValues)" };
+                return $"Simd{width}.Lookup16({codes}, {table})";
+            }
+            if (DecodesMinifloat) return $"Simd{width}.Decode<Element>({codes})";
             if (_code.Signed) return $"SimdCodes.SignExtend({codes}, {_code.Bits})";
             if (ByteValues) return codes;
-            return _code.Offset == 0 ? $"({codes}).AsSByte()" : $"(({codes}) - Vector128.Create((byte){_code.Offset})).AsSByte()";
+            string c = codes.Contains(" | ") ? $"({codes})" : codes;
+            return _code.Offset == 0 ? $"{c}.AsSByte()" : $"({c} - Vector128.Create((byte){_code.Offset})).AsSByte()";
         }
 
-        private string ValueType => ByteValues ? "Vector128<byte>" : "Vector128<sbyte>";
-
         /// <summary>Emits one chunk's code and value computation; returns the name of its values.</summary>
-        private string EmitChunk(int chunk, HashSet<string> loaded)
+        private string EmitChunk(int chunk, HashSet<string> loaded, int width)
         {
+            if (_code.Bits == 16)
+            {
+                var f = m.Fields[_code.Parts[0].Field];
+                w.WriteLine($"var v{chunk} = Simd{width}.Decode16<Element>(ref p{f.Plane}, {f.Offset + chunk * 32});");
+                return $"v{chunk}";
+            }
             string codes = ChunkCodes(chunk, loaded);
-            w.WriteLine($"{ValueType} v{chunk} = {ChunkValues(codes)};");
+            w.WriteLine($"var v{chunk} = {ChunkValues(codes, width)};");
             return $"v{chunk}";
         }
 
+        /// <summary>Loads the float table into vectors once per call, for the float-table lookups.</summary>
+        private void DeclareTableVectors(int width)
+        {
+            if (!FloatTable) return;
+            if (width == 512) w.WriteLine("Vector512<float> table = Vector512.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(s_codeValues));");
+            if (width == 256)
+            {
+                w.WriteLine("Vector256<float> tableLow = Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(s_codeValues));");
+                w.WriteLine("Vector256<float> tableHigh = Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(s_codeValues), 8);");
+            }
+        }
+
+        /// <summary>Opens the loop over SIMD steps (one block, or 16 / BlockSize small blocks).</summary>
+        private IDisposable StepLoop() => m.SimdStepBlocks == 1
+            ? w.Block("for (int b = 0; b < blocks; b++)")
+            : w.Block($"for (; b + {m.SimdStepBlocks} <= blocks; b += {m.SimdStepBlocks})");
+
+        private void AdvanceStep()
+        {
+            for (int p = 0; p < m.Planes.Count; p++)
+            {
+                w.WriteLine(m.SimdStepBlocks == 1
+                    ? $"p{p} = ref Unsafe.Add(ref p{p}, Plane{p}BytesPerBlock);"
+                    : $"p{p} = ref Unsafe.Add(ref p{p}, {m.SimdStepBlocks} * Plane{p}BytesPerBlock);");
+            }
+        }
+
+        private int StepElements => m.BlockSize * m.SimdStepBlocks;
+
         /// <summary>The factor that turns integer table values into true values, when it is not folded into the scale.</summary>
         private string? Factor => IntTable && K > 0 && !m.FoldsFactorIntoScale ? Float((float)Math.Pow(2, -K)) : null;
+
+        /// <summary>Codes of integer formats whose unsigned bytes carry an offset the values cannot absorb.</summary>
+        private bool ByteOffset => ByteValues && _code.Offset != 0;
+
+        /// <summary>Chunks that share one scale: a sub-block's or a block's; a step of small scale-less blocks is one group.</summary>
+        private int ChunksPerGroup => m.BlockSize < 16 ? StepElements / 16 : GroupSize / 16;
 
         private void EmitSimdDequantize(int width)
         {
@@ -90,69 +136,97 @@ partial class CpuEmitter
             w.WriteLine(GeneratedCode);
             using (w.Block($"private static void DequantizeBlocks{width}(int blocks, ref float y, {PlaneParameters})"))
             {
+                DeclareSubScaleBuffers();
+                DeclareTableVectors(width);
                 if (Factor is not null) w.WriteLine($"{vector}<float> factor = {vector}.Create({Factor});");
-                if (ByteValues && _code.Offset != 0) w.WriteLine($"{vector}<float> offset = {vector}.Create({Float(_code.Offset)});");
-                using (w.Block("for (int b = 0; b < blocks; b++)"))
+                if (ByteOffset) w.WriteLine($"{vector}<float> offset = {vector}.Create({Float(_code.Offset)});");
+                if (m.SimdStepBlocks > 1) w.WriteLine("int b = 0;");
+                using (StepLoop())
                 {
-                    w.WriteLine($"{vector}<float> d = {vector}.Create({ReadScaleOrOne});");
-                    if (m.Min is not null) w.WriteLine($"{vector}<float> min = {vector}.Create({ReadMin});");
+                    DeclareBlockScalars();
+                    if (m.Min?.Mode is MinModeKind.Add) w.WriteLine($"{vector}<float> vmin = {vector}.Create(min);");
+                    if (m.Min?.Mode is MinModeKind.ZeroPoint) w.WriteLine($"{vector}<float> vzero = {vector}.Create(zero);");
                     var loaded = new HashSet<string>();
                     foreach (int chunk in Chunks)
                     {
-                        string v = EmitChunk(chunk, loaded);
+                        int group = chunk / ChunksPerGroup;
+                        if (chunk % ChunksPerGroup == 0 && m.Scale is not null)
+                        {
+                            string declare = chunk == 0 ? $"{vector}<float> " : "";
+                            w.WriteLine($"{declare}vd = {vector}.Create({GroupScale(group.ToString(System.Globalization.CultureInfo.InvariantCulture))});");
+                            if (m.Min?.Mode is MinModeKind.SubtractScaled) w.WriteLine($"{declare}vmin = {vector}.Create(-({GroupMin(group.ToString(System.Globalization.CultureInfo.InvariantCulture))}));");
+                        }
+                        string v = EmitChunk(chunk, loaded, width);
                         string target = chunk == 0 ? "ref y" : $"ref Unsafe.Add(ref y, {chunk * 16})";
                         w.WriteLine(StoreChunk(simd, v, target));
                     }
-                    w.WriteLine("y = ref Unsafe.Add(ref y, BlockSize);");
-                    AdvancePlanes();
+                    w.WriteLine($"y = ref Unsafe.Add(ref y, {StepElements});");
+                    AdvanceStep();
                 }
+                if (m.SimdStepBlocks > 1) w.WriteLine($"DequantizeBlocksScalar(blocks - b, ref y, {PlaneArguments});");
             }
             w.WriteLine();
         }
 
         private string StoreChunk(string simd, string v, string target)
         {
-            if (ByteValues && _code.Offset != 0) return $"{simd}.Store16ZeroPoint({v}, offset, d, {target});";
-            if (m.Min?.Mode == MinModeKind.Add) return $"{simd}.Store16({v}, d, min, {target});";
-            if (m.Min?.Mode == MinModeKind.ZeroPoint) throw new NotSupportedException("zero points in the SIMD paths");
-            if (Factor is not null) return $"{simd}.Store16Factor({v}, factor, d, {target});";
-            return $"{simd}.Store16({v}, d, {target});";
+            if (m.Scale is null) return $"{simd}.Store16({v}, {target});";
+            if (ByteOffset) return $"{simd}.Store16ZeroPoint({v}, offset, vd, {target});";
+            return m.Min?.Mode switch
+            {
+                MinModeKind.Add or MinModeKind.SubtractScaled => $"{simd}.Store16({v}, vd, vmin, {target});",
+                MinModeKind.ZeroPoint => $"{simd}.Store16ZeroPoint({v}, vzero, vd, {target});",
+                _ => Factor is not null ? $"{simd}.Store16Factor({v}, factor, vd, {target});" : $"{simd}.Store16({v}, vd, {target});",
+            };
         }
 
         private void EmitSimdDot(int width)
         {
             string simd = $"Simd{width}", vector = $"Vector{width}";
-            bool needsXSum = m.Min is not null || (ByteValues && _code.Offset != 0);
+            // A sum of x is needed wherever something is added per element: a min, a zero point, or a code offset.
+            bool needsXSum = m.Min is not null || ByteOffset;
             w.WriteLine($"/// <summary>The fused row dot with {width}-bit vectors.</summary>");
             w.WriteLine(GeneratedCode);
             using (w.Block($"private static float DotRow{width}(int blocks, ref float x, {PlaneParameters})"))
             {
+                DeclareSubScaleBuffers();
+                DeclareTableVectors(width);
                 w.WriteLine($"{vector}<float> acc = {vector}<float>.Zero;");
-                using (w.Block("for (int b = 0; b < blocks; b++)"))
+                if (m.SimdStepBlocks > 1) w.WriteLine("int b = 0;");
+                using (StepLoop())
                 {
-                    string scale = ReadScaleOrOne;
-                    if (Factor is not null) scale = $"{scale} * {Factor}";
-                    w.WriteLine($"float d = {scale};");
+                    DeclareBlockScalars();
+                    if (Factor is not null) w.WriteLine($"d *= {Factor};");
                     var loaded = new HashSet<string>();
                     foreach (int chunk in Chunks)
                     {
-                        string v = EmitChunk(chunk, loaded);
+                        bool first = chunk % ChunksPerGroup == 0, last = (chunk + 1) % ChunksPerGroup == 0;
+                        string declare = chunk == 0 ? $"{vector}<float> " : "";
+                        string v = EmitChunk(chunk, loaded, width);
                         string xs = chunk == 0 ? "ref x" : $"ref Unsafe.Add(ref x, {chunk * 16})";
-                        w.WriteLine(chunk == 0
-                            ? $"{vector}<float> s = {simd}.Dot16({v}, {xs});"
-                            : $"s = {simd}.DotAdd16({v}, {xs}, s);");
-                        if (needsXSum)
+                        w.WriteLine(first ? $"{declare}s = {simd}.Dot16({v}, {xs});" : $"s = {simd}.DotAdd16({v}, {xs}, s);");
+                        if (needsXSum) w.WriteLine(first ? $"{declare}xSum = {simd}.Sum16({xs});" : $"xSum += {simd}.Sum16({xs});");
+                        if (!last) continue;
+                        string group = (chunk / ChunksPerGroup).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                        string scale = Sub is null ? "d" : GroupScale(group)!;
+                        w.WriteLine(m.Scale is null && Factor is null
+                            ? "acc += s;"
+                            : $"acc = {vector}.MultiplyAddEstimate(s, {vector}.Create({scale}), acc);");
+                        string? xScale = ByteOffset ? $"-{Float(_code.Offset)} * {scale}" : m.Min?.Mode switch
                         {
-                            w.WriteLine(chunk == 0 ? $"{vector}<float> xSum = {simd}.Sum16({xs});" : $"xSum += {simd}.Sum16({xs});");
-                        }
+                            MinModeKind.Add => "min",
+                            MinModeKind.ZeroPoint => "-zero * d",
+                            MinModeKind.SubtractScaled => $"-({GroupMin(group)})",
+                            _ => null,
+                        };
+                        if (xScale is not null) w.WriteLine($"acc = {vector}.MultiplyAddEstimate(xSum, {vector}.Create({xScale}), acc);");
                     }
-                    w.WriteLine($"acc = {vector}.MultiplyAddEstimate(s, {vector}.Create(d), acc);");
-                    if (ByteValues && _code.Offset != 0) w.WriteLine($"acc = {vector}.MultiplyAddEstimate(xSum, {vector}.Create(-{_code.Offset}f * d), acc);");
-                    if (m.Min?.Mode == MinModeKind.Add) w.WriteLine($"acc = {vector}.MultiplyAddEstimate(xSum, {vector}.Create({ReadMin}), acc);");
-                    w.WriteLine("x = ref Unsafe.Add(ref x, BlockSize);");
-                    AdvancePlanes();
+                    w.WriteLine($"x = ref Unsafe.Add(ref x, {StepElements});");
+                    AdvanceStep();
                 }
-                w.WriteLine($"return {vector}.Sum(acc);");
+                w.WriteLine(m.SimdStepBlocks > 1
+                    ? $"return {vector}.Sum(acc) + DotRowScalar(blocks - b, ref x, {PlaneArguments});"
+                    : $"return {vector}.Sum(acc);");
             }
             w.WriteLine();
         }

@@ -33,9 +33,20 @@ internal static partial class CpuEmitter
 
         private int K => _code.IntLog2Factor;
 
-        private bool UsesTable => _code.Kind != ElementKind.Integer;
+        /// <summary>Codes of up to 8 bits that are not integers are evaluated through a table of every code's value.</summary>
+        private bool UsesTable => _code.Kind != ElementKind.Integer && _code.Bits <= 8;
 
-        private bool IntTable => UsesTable && K >= 0;
+        /// <summary>The table's values are small integers times 2^-K: SIMD maps 16 codes with one byte shuffle.</summary>
+        private bool IntTable => _code.Kind != ElementKind.Integer && K >= 0;
+
+        /// <summary>A table of at most 16 floats that are not such integers (NF4): SIMD permutes floats.</summary>
+        private bool FloatTable => _code.Kind != ElementKind.Integer && !IntTable && _code.Bits <= 4;
+
+        /// <summary>Other minifloats (6, 8 and 16 bits) are decoded arithmetically in SIMD.</summary>
+        private bool DecodesMinifloat => _code.Kind == ElementKind.Minifloat && !IntTable && !FloatTable;
+
+        /// <summary>The type of one unpacked code.</summary>
+        private string CodeType => _code.Bits > 8 ? "ushort" : "byte";
 
         /// <summary>Values of integer codes that do not fit a signed byte travel as unsigned bytes.</summary>
         private bool ByteValues => _code.Kind == ElementKind.Integer && !_code.ValuesFitSByte;
@@ -105,9 +116,67 @@ internal static partial class CpuEmitter
 
         private string ReadMin => ReadScalar(m.Fields[m.Min!.Field], m.Min.Code, fold: false);
 
+        // ---- scale groups: the whole block, or each sub-block of a super-block ---------------------
+
+        private SubScaleModel? Sub => m.SubScales;
+
+        private int Groups => Sub?.Count ?? 1;
+
+        private int GroupSize => m.BlockSize / Groups;
+
+        /// <summary>The float value of a sub-scale code (an int expression).</summary>
+        private string SubScaleValue(string code)
+        {
+            var sub = Sub!;
+            if (sub.Signed)
+            {
+                int sign = 1 << (sub.Bits - 1);
+                return sub.Bits == 8 ? $"(float)(sbyte){code}" : $"(float)(({code} ^ {sign}) - {sign})";
+            }
+            return sub.Offset == 0 ? $"(float){code}" : $"(float)({code} - {sub.Offset})";
+        }
+
+        /// <summary>Declares, at block level, the block's scale <c>d</c> and its min, zero point or min super-scale.</summary>
+        private void DeclareBlockScalars()
+        {
+            if (m.Scale is not null) w.WriteLine($"float d = {ReadScale};");
+            if (m.Min is not null) w.WriteLine($"float {MinName} = {ReadMin};");
+            if (Sub is not null) w.WriteLine($"UnpackSubScales(scales, mins, {PlaneArguments});");
+        }
+
+        private string MinName => m.Min?.Mode switch
+        {
+            MinModeKind.ZeroPoint => "zero",
+            MinModeKind.SubtractScaled => "dmin",
+            _ => "min",
+        };
+
+        /// <summary>The expression of group <paramref name="group"/>'s scale (an int expression for sub-blocks).</summary>
+        private string? GroupScale(string group) => m.Scale is null ? null : Sub is null ? "d" : $"d * {SubScaleValue($"scales[{group}]")}";
+
+        /// <summary>The value subtracted from every element of a sub-block (K-quants: dmin times the sub-min).</summary>
+        private string GroupMin(string group) => $"dmin * (float)mins[{group}]";
+
+        /// <summary>Element value times scale (plus min), in the order the reference dequantizers round.</summary>
+        private string Reconstruct(string value, string scale, string groupMin) => m.Scale is null ? value : m.Min?.Mode switch
+        {
+            MinModeKind.Add => $"{value} * {scale} + min",
+            MinModeKind.ZeroPoint => $"({value} - zero) * {scale}",
+            MinModeKind.SubtractScaled => $"{value} * {scale} - {groupMin}",
+            _ => $"{value} * {scale}",
+        };
+
+        private void DeclareSubScaleBuffers()
+        {
+            if (Sub is null) return;
+            w.WriteLine($"Span<byte> scales = stackalloc byte[{Sub.Count}];");
+            w.WriteLine(Sub.WithMins ? $"Span<byte> mins = stackalloc byte[{Sub.Count}];" : "Span<byte> mins = default;");
+        }
+
         /// <summary>The float value of code <paramref name="code"/> (an int expression), before the scale.</summary>
         private string ScalarValue(string code)
         {
+            if (_code.Kind == ElementKind.Minifloat && !UsesTable) return $"Minifloat.Decode<Element>({code})";
             if (UsesTable)
             {
                 return IntTable && K > 0 && !m.FoldsFactorIntoScale ? $"s_codeValues[{code}] * {Float((float)Math.Pow(2, -K))}" : $"s_codeValues[{code}]";
@@ -130,16 +199,31 @@ internal static partial class CpuEmitter
 
         private void EmitTables()
         {
+            if (_code.Kind == ElementKind.Minifloat)
+            {
+                w.WriteLine($"/// <summary>The element minifloat: 1 sign, {_code.ExponentBits} exponent and {_code.MantissaBits} mantissa bits, bias {_code.Bias}.</summary>");
+                w.WriteLine(GeneratedCode);
+                using (w.Block("private readonly struct Element : global::Quant.Numerics.IMinifloatSpec"))
+                {
+                    w.WriteLine($"public static int ExponentBits => {_code.ExponentBits};");
+                    w.WriteLine($"public static int MantissaBits => {_code.MantissaBits};");
+                    w.WriteLine($"public static int Bias => {_code.Bias};");
+                    w.WriteLine($"public static global::Quant.MinifloatSpecials Specials => global::Quant.MinifloatSpecials.{_code.Specials};");
+                }
+                w.WriteLine();
+            }
             if (!UsesTable) return;
-            var values = _code.Table.Select(v => IntTable ? (float)(v * Math.Pow(2, K)) : v).ToArray();
-            string what = IntTable && K > 0 ? $"times 2^{K}, so that every entry is an integer" : IntTable ? "(all integers)" : "";
-            w.WriteLine($"/// <summary>The value of each code {what}.</summary>".Replace("  ", " "));
+            var values = _code.Table.Select(v => IntTable ? (float)(v * Math.Pow(2, K)) : v).ToList();
+            // SIMD float lookups load 16 entries, so a shorter float table is padded (with codes that never occur).
+            while (FloatTable && values.Count < 16) values.Add(0f);
+            string what = IntTable && K > 0 ? $" times 2^{K}, so that every entry is an integer" : IntTable ? " (all integers)" : "";
+            w.WriteLine($"/// <summary>The value of each code{what}.</summary>");
             w.WriteLine(GeneratedCode);
             w.WriteLine($"private static readonly float[] s_codeValues = [{string.Join(", ", values.Select(Float))}];");
             w.WriteLine();
-            if (IntTable && _code.Bits <= 4)
+            if (IntTable)
             {
-                var bytes = values.Select(v => ((int)v).ToString(CultureInfo.InvariantCulture)).Concat(Enumerable.Repeat("0", 16 - values.Length));
+                var bytes = values.Select(v => ((int)v).ToString(CultureInfo.InvariantCulture)).Concat(Enumerable.Repeat("0", 16 - values.Count));
                 w.WriteLine("/// <summary>The same values as bytes: the SIMD paths map 16 codes with one byte shuffle.</summary>");
                 w.WriteLine(GeneratedCode);
                 w.WriteLine($"private static readonly Vector128<sbyte> s_codeBytes = Vector128.Create((sbyte){string.Join(", ", bytes)});");

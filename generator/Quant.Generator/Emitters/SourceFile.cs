@@ -30,7 +30,11 @@ internal static class SourceFile
     /// <summary>A float literal that reads back as the same float, in the invariant culture.</summary>
     public static string Float(float value)
     {
-        if (float.IsNaN(value)) return "float.NaN";
+        if (float.IsNaN(value))
+        {
+            int bits = BitConverter.ToInt32(BitConverter.GetBytes(value), 0);
+            return bits < 0 ? "-global::Quant.Numerics.Minifloat.QuietNaN" : "global::Quant.Numerics.Minifloat.QuietNaN";
+        }
         if (float.IsPositiveInfinity(value)) return "float.PositiveInfinity";
         if (float.IsNegativeInfinity(value)) return "float.NegativeInfinity";
         if (value == 0 && BitConverter.ToInt32(BitConverter.GetBytes(value), 0) < 0) return "-0f";

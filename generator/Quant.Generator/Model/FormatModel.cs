@@ -15,11 +15,15 @@ internal enum MinModeKind { Add, SubtractScaled, ZeroPoint }
 
 internal enum MinifloatSpecialsKind { None, NanOnly, Ieee }
 
-internal enum RuleKind { AbsMax, SignedMax, MinMax, SharedExponent, SharedExponentMistralRs, ErrorMinimizing }
+internal enum RuleKind { AbsMax, SignedMax, MinMax, SharedExponent, SharedExponentMistralRs, ErrorMinimizing, RoundToNearest }
+
+internal enum RoundingKind { NearestEven, NearestLowestCode }
+
+internal enum OverflowKind { Saturate, Infinity }
 
 internal enum UqffLayerKind { None = -1, Gguf = 0, Unquant = 1, Hqq = 2, Fp8 = 3, Afq = 4, F8Q8 = 5, Mxfp4 = 6 }
 
-internal enum FieldRole { Scale, Min, Codes, HighBits, SubScales }
+internal enum FieldRole { Scale, Min, Codes, HighBits, SubScales, SubScaleHighBits }
 
 internal enum ElementKind { Integer, Codebook, Minifloat }
 
@@ -55,6 +59,7 @@ internal sealed record CodePartModel(int Field, int Bits, PackingKind Packing, i
 /// </param>
 /// <param name="ExponentBits">Minifloat exponent bits (0 otherwise).</param>
 /// <param name="MantissaBits">Minifloat mantissa bits.</param>
+/// <param name="Bias">Minifloat exponent bias.</param>
 /// <param name="Specials">Minifloat special codes.</param>
 internal sealed record CodeModel(
     int Bits,
@@ -66,6 +71,7 @@ internal sealed record CodeModel(
     int IntLog2Factor,
     int ExponentBits,
     int MantissaBits,
+    int Bias,
     MinifloatSpecialsKind Specials)
 {
     /// <summary>The integer value range of a code, for integer codes.</summary>
@@ -84,11 +90,20 @@ internal sealed record ScaleModel(int Field, ScaleCodeKind Code);
 /// <summary>The block minimum, bias or zero point.</summary>
 internal sealed record MinModel(int Field, ScaleCodeKind Code, MinModeKind Mode);
 
-/// <summary>Integer sub-scales of a super-block (K-quants).</summary>
-internal sealed record SubScaleModel(int Field, int Bits, PackingKind Packing, int Stride, int Offset, bool Signed, bool WithMins, string? Unpack, string? Pack);
+/// <summary>Integer sub-scales (and sub-mins) of a super-block (K-quants).</summary>
+/// <param name="Field">The field of the low bits (the escape hatch reads this field whole).</param>
+/// <param name="Parts">The fields each code is assembled from, low bits first (empty with an escape hatch).</param>
+/// <param name="Bits">Total bits of a sub-scale code.</param>
+/// <param name="Count">Sub-blocks per block (the number of scales; as many mins follow with <paramref name="WithMins"/>).</param>
+/// <param name="Offset">Subtracted from each scale code.</param>
+/// <param name="Signed">Scale codes are two's complement.</param>
+/// <param name="WithMins">The field also holds one min code per sub-block, after the scales.</param>
+/// <param name="Unpack">Escape-hatch unpacking method of the declaration, or null.</param>
+/// <param name="Pack">Its inverse, or null.</param>
+internal sealed record SubScaleModel(int Field, EquatableArray<CodePartModel> Parts, int Bits, int Count, int Offset, bool Signed, bool WithMins, string? Unpack, string? Pack);
 
 /// <summary>A named quantization rule.</summary>
-internal sealed record RuleModel(string Name, RuleKind Kind, bool IsDefault, string? Description);
+internal sealed record RuleModel(string Name, RuleKind Kind, bool IsDefault, string? Description, RoundingKind Rounding, OverflowKind Overflow);
 
 /// <summary>Everything one format declaration says, checked.</summary>
 internal sealed record FormatModel(
@@ -117,6 +132,9 @@ internal sealed record FormatModel(
     /// is then folded into the scale, exactly, everywhere (ggml's half-scale for MXFP4).
     /// </summary>
     public bool FoldsFactorIntoScale => Code.Kind != ElementKind.Integer && Code.IntLog2Factor > 0 && Scale?.Code == ScaleCodeKind.E8M0;
+
+    /// <summary>Blocks of fewer than 16 elements (f16, bf16): the SIMD paths step over 16 / BlockSize of them at a time.</summary>
+    public int SimdStepBlocks => BlockSize >= 16 ? 1 : 16 / BlockSize;
 
     /// <summary>The identity used to find duplicates across declarations.</summary>
     public FormatIdentity Identity => new(Name, Type.Namespace.Length == 0 ? Type.FileStem : Type.Namespace + "." + Type.FileStem, Uqff, GgufType);

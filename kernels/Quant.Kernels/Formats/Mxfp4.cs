@@ -11,7 +11,7 @@ namespace Quant.Kernels;
 [Codes(4, Packing = Packing.Sequential)]
 [Minifloat(2, 1)]
 [Scale(ScaleCode.E8M0, Plane = "scales")]
-[QuantRule("ocp", ScaleRule.SharedExponent, Default = true, Description = "OCP MX 1.0 shared exponent, ggml's choice")]
+[QuantRule("ocp", ScaleRule.SharedExponent, Default = true, Rounding = CodeRounding.NearestLowestCode, Description = "OCP MX 1.0 shared exponent with ggml's rounding (ties to the lowest code)")]
 [QuantRule("mistralrs", ScaleRule.SharedExponentMistralRs, Description = "mistral.rs' MXFP4Layer::quantize, bit for bit")]
-[QuantRule("mse", ScaleRule.ErrorMinimizing, Description = "least squared error over the OCP exponent and its neighbours")]
+[QuantRule("mse", ScaleRule.ErrorMinimizing, Rounding = CodeRounding.NearestLowestCode, Description = "least squared error over the OCP exponent and its neighbours")]
 public static partial class Mxfp4;

@@ -7,6 +7,6 @@ namespace Quant.Kernels;
 [Scale(ScaleCode.E8M0, Name = "e")]
 [Codes(4, Packing = Packing.Sliced)]
 [Minifloat(2, 1)]
-[QuantRule("ocp", ScaleRule.SharedExponent, Default = true, Description = "ggml's reference quantizer (the OCP MX rule), bit for bit")]
-[QuantRule("mse", ScaleRule.ErrorMinimizing, Description = "least squared error over the OCP exponent and its neighbours")]
+[QuantRule("ocp", ScaleRule.SharedExponent, Default = true, Rounding = CodeRounding.NearestLowestCode, Description = "ggml's reference quantizer (the OCP MX rule, ties to the lowest code), bit for bit")]
+[QuantRule("mse", ScaleRule.ErrorMinimizing, Rounding = CodeRounding.NearestLowestCode, Description = "least squared error over the OCP exponent and its neighbours")]
 public static partial class Mxfp4Ggml;

@@ -64,4 +64,10 @@ public sealed class QuantRuleAttribute(string name, ScaleRule rule) : Attribute
 
     /// <summary>One line that says what the rule does and where it comes from.</summary>
     public string? Description { get; set; }
+
+    /// <summary>How scaled elements round to codes (rules with a choice: the shared-exponent and rounding rules).</summary>
+    public CodeRounding Rounding { get; set; } = CodeRounding.NearestEven;
+
+    /// <summary>What an element beyond the largest code becomes (minifloat codes).</summary>
+    public Numerics.MinifloatOverflow Overflow { get; set; } = Numerics.MinifloatOverflow.Saturate;
 }

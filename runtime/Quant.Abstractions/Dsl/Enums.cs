@@ -106,4 +106,16 @@ public enum ScaleRule
     /// error; never worse than the default rule on any block.
     /// </summary>
     ErrorMinimizing,
+
+    /// <summary>No scale: each element is rounded to the nearest code (minifloats such as f16, bf16, FP8), ties to even.</summary>
+    RoundToNearest,
+}
+
+/// <summary>How a rule rounds a scaled element to a code when it lies between two.</summary>
+public enum CodeRounding
+{
+    /// <summary>Round to nearest, ties to the even code (IEEE, and the OCP MX spec's conversions).</summary>
+    NearestEven,
+    /// <summary>Round to nearest, ties to the lowest code index (ggml's best_index_mxfp4; so +0 beats -0 and 0.5 beats 1 at 0.75).</summary>
+    NearestLowestCode,
 }

@@ -41,7 +41,7 @@ public sealed class MinAttribute(ScaleCode code) : Attribute
 }
 
 /// <summary>The element codes: <see cref="Bits"/> low bits of each element's code, packed as <see cref="Packing"/> says.</summary>
-/// <param name="bits">Bits per element stored in this field (1 to 8).</param>
+/// <param name="bits">Bits per element stored in this field: 1 to 8, or 16 for 16-bit minifloats (f16, bf16).</param>
 [AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
 public sealed class CodesAttribute(int bits) : Attribute
 {
@@ -130,4 +130,29 @@ public sealed class SubScalesAttribute(int bits) : Attribute
 
     /// <summary>The field's size in bytes when <see cref="Unpack"/> is given; computed from the packing otherwise.</summary>
     public int Bytes { get; set; }
+}
+
+/// <summary>
+/// Further high bits of each sub-scale code, in a field of their own (q3_K keeps the top two bits of its
+/// 6-bit scales after the low nibbles; iq4_xs keeps them in a 16-bit word before them). They sit above
+/// the bits of <see cref="SubScalesAttribute"/>.
+/// </summary>
+/// <param name="bits">Bits per sub-scale stored in this field.</param>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
+public sealed class SubScaleHighBitsAttribute(int bits) : Attribute
+{
+    /// <summary>Bits per sub-scale stored in this field.</summary>
+    public int Bits { get; } = bits;
+
+    /// <summary>The field's name in the block record.</summary>
+    public string Name { get; set; } = "scales_h";
+
+    /// <summary>How the bits are arranged in the field's bytes.</summary>
+    public Packing Packing { get; set; } = Packing.Sequential;
+
+    /// <summary>For <see cref="Packing.Sliced"/>: the bytes in one run.</summary>
+    public int Stride { get; set; }
+
+    /// <summary>A separate tensor plane for these bits, or null to keep them in the block record.</summary>
+    public string? Plane { get; set; }
 }

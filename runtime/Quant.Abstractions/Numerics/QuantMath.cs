@@ -141,4 +141,42 @@ public static class QuantMath
         }
         return error;
     }
+
+    /// <summary>
+    /// Error-minimising shared exponent for round-to-nearest-even minifloat elements (OCP MX): tries
+    /// <paramref name="center"/> - 1, itself and + 1 (within 0 to 254) and keeps the least squared error;
+    /// a tie keeps <paramref name="center"/>. Writes the codes of the winner into <paramref name="codes"/>.
+    /// </summary>
+    public static byte SearchSharedExponent<TSpec>(ReadOnlySpan<float> block, int center, Span<byte> codes) where TSpec : struct, IMinifloatSpec
+    {
+        Span<byte> trial = stackalloc byte[codes.Length];
+        int best = Math.Clamp(center, 0, 254);
+        double bestError = SharedExponentErrorRne<TSpec>(block, best, codes);
+        for (int e = best - 1; e <= best + 1; e += 2)
+        {
+            if (e < 0 || e > 254) continue;
+            double error = SharedExponentErrorRne<TSpec>(block, e, trial);
+            if (error < bestError)
+            {
+                bestError = error;
+                best = e;
+                trial.CopyTo(codes);
+            }
+        }
+        return (byte)best;
+    }
+
+    private static double SharedExponentErrorRne<TSpec>(ReadOnlySpan<float> block, int exponent, Span<byte> codes) where TSpec : struct, IMinifloatSpec
+    {
+        float inverse = E8M0.ToSingle((byte)(254 - exponent)), scale = E8M0.ToSingle((byte)exponent);
+        double error = 0;
+        for (int i = 0; i < block.Length; i++)
+        {
+            int code = Minifloat.Encode<TSpec>(block[i] * inverse, MinifloatOverflow.Saturate);
+            codes[i] = (byte)code;
+            double difference = (double)Minifloat.Decode<TSpec>(code) * scale - block[i];
+            error += difference * difference;
+        }
+        return error;
+    }
 }

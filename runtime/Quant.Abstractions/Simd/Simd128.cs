@@ -140,6 +140,17 @@ public static class Simd128
         (f3 * scale + min).StoreUnsafe(ref destination, 12);
     }
 
+    /// <summary>Stores <c>(values[i] - zero) * scale</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16ZeroPoint(Vector128<sbyte> values, Vector128<float> zero, Vector128<float> scale, ref float destination)
+    {
+        ToSingle(values, out var f0, out var f1, out var f2, out var f3);
+        ((f0 - zero) * scale).StoreUnsafe(ref destination);
+        ((f1 - zero) * scale).StoreUnsafe(ref destination, 4);
+        ((f2 - zero) * scale).StoreUnsafe(ref destination, 8);
+        ((f3 - zero) * scale).StoreUnsafe(ref destination, 12);
+    }
+
     /// <summary>Stores <c>(values[i] - zero) * scale</c> for unsigned codes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store16ZeroPoint(Vector128<byte> values, Vector128<float> zero, Vector128<float> scale, ref float destination)
@@ -159,5 +170,91 @@ public static class Simd128
         acc = Vector128.MultiplyAddEstimate(f1, Vector128.LoadUnsafe(ref x, 4), acc);
         acc = Vector128.MultiplyAddEstimate(f2, Vector128.LoadUnsafe(ref x, 8), acc);
         return Vector128.MultiplyAddEstimate(f3, Vector128.LoadUnsafe(ref x, 12), acc);
+    }
+
+    // ---- chunks whose values are floats (float codebooks, wide minifloats) ----------------------------
+
+    /// <summary>16 floats in four 128-bit vectors.</summary>
+    public readonly record struct Floats16(Vector128<float> F0, Vector128<float> F1, Vector128<float> F2, Vector128<float> F3);
+
+    /// <summary>Maps 16 codes (0 to 15) through a 16-entry float table (a gather from the table's 16 floats).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Floats16 Lookup16(Vector128<byte> codes, ref float table)
+    {
+        Unsafe.SkipInit(out Floats16 result);
+        ref float r = ref Unsafe.As<Floats16, float>(ref result);
+        for (int i = 0; i < 16; i++) Unsafe.Add(ref r, i) = Unsafe.Add(ref table, codes.GetElement(i) & 15);
+        return result;
+    }
+
+    /// <summary>Decodes 16 minifloat codes of up to 8 bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Floats16 Decode<TSpec>(Vector128<byte> codes) where TSpec : struct, Numerics.IMinifloatSpec
+    {
+        Vector128<ushort> low = Vector128.WidenLower(codes), high = Vector128.WidenUpper(codes);
+        return new Floats16(
+            SimdMinifloat.Decode<TSpec>(Vector128.WidenLower(low).AsInt32()), SimdMinifloat.Decode<TSpec>(Vector128.WidenUpper(low).AsInt32()),
+            SimdMinifloat.Decode<TSpec>(Vector128.WidenLower(high).AsInt32()), SimdMinifloat.Decode<TSpec>(Vector128.WidenUpper(high).AsInt32()));
+    }
+
+    /// <summary>Decodes 16 consecutive 16-bit minifloat codes (f16, bf16) read from <paramref name="source"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Floats16 Decode16<TSpec>(ref byte source, nuint offset) where TSpec : struct, Numerics.IMinifloatSpec
+    {
+        ref ushort p = ref Unsafe.As<byte, ushort>(ref Unsafe.Add(ref source, offset));
+        Vector128<ushort> a = Vector128.LoadUnsafe(ref p), b = Vector128.LoadUnsafe(ref p, 8);
+        return new Floats16(
+            SimdMinifloat.Decode<TSpec>(Vector128.WidenLower(a).AsInt32()), SimdMinifloat.Decode<TSpec>(Vector128.WidenUpper(a).AsInt32()),
+            SimdMinifloat.Decode<TSpec>(Vector128.WidenLower(b).AsInt32()), SimdMinifloat.Decode<TSpec>(Vector128.WidenUpper(b).AsInt32()));
+    }
+
+    /// <summary>The products <c>values[i] * x[i]</c>, the four quarters added.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Dot16(Floats16 values, ref float x)
+        => Accumulate(values.F0, values.F1, values.F2, values.F3, ref x, values.F0 * Vector128.LoadUnsafe(ref x), skipFirst: true);
+
+    /// <summary><c>acc + values[i] * x[i]</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> DotAdd16(Floats16 values, ref float x, Vector128<float> acc)
+        => Accumulate(values.F0, values.F1, values.F2, values.F3, ref x, acc, skipFirst: false);
+
+    /// <summary>Stores the 16 floats as they are (formats without a scale).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16(Floats16 values, ref float destination)
+    {
+        values.F0.StoreUnsafe(ref destination);
+        values.F1.StoreUnsafe(ref destination, 4);
+        values.F2.StoreUnsafe(ref destination, 8);
+        values.F3.StoreUnsafe(ref destination, 12);
+    }
+
+    /// <summary>Stores <c>values[i] * scale</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16(Floats16 values, Vector128<float> scale, ref float destination)
+    {
+        (values.F0 * scale).StoreUnsafe(ref destination);
+        (values.F1 * scale).StoreUnsafe(ref destination, 4);
+        (values.F2 * scale).StoreUnsafe(ref destination, 8);
+        (values.F3 * scale).StoreUnsafe(ref destination, 12);
+    }
+
+    /// <summary>Stores <c>values[i] * scale + min</c>, rounding after the multiply.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16(Floats16 values, Vector128<float> scale, Vector128<float> min, ref float destination)
+    {
+        (values.F0 * scale + min).StoreUnsafe(ref destination);
+        (values.F1 * scale + min).StoreUnsafe(ref destination, 4);
+        (values.F2 * scale + min).StoreUnsafe(ref destination, 8);
+        (values.F3 * scale + min).StoreUnsafe(ref destination, 12);
+    }
+
+    /// <summary>Stores <c>(values[i] - zero) * scale</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16ZeroPoint(Floats16 values, Vector128<float> zero, Vector128<float> scale, ref float destination)
+    {
+        ((values.F0 - zero) * scale).StoreUnsafe(ref destination);
+        ((values.F1 - zero) * scale).StoreUnsafe(ref destination, 4);
+        ((values.F2 - zero) * scale).StoreUnsafe(ref destination, 8);
+        ((values.F3 - zero) * scale).StoreUnsafe(ref destination, 12);
     }
 }

@@ -121,6 +121,15 @@ public static class Simd256
         (high * scale + min).StoreUnsafe(ref destination, 8);
     }
 
+    /// <summary>Stores <c>(values[i] - zero) * scale</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16ZeroPoint(Vector128<sbyte> values, Vector256<float> zero, Vector256<float> scale, ref float destination)
+    {
+        ToSingle(values, out var low, out var high);
+        ((low - zero) * scale).StoreUnsafe(ref destination);
+        ((high - zero) * scale).StoreUnsafe(ref destination, 8);
+    }
+
     /// <summary>Stores <c>(values[i] - zero) * scale</c> for unsigned codes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store16ZeroPoint(Vector128<byte> values, Vector256<float> zero, Vector256<float> scale, ref float destination)
@@ -128,5 +137,98 @@ public static class Simd256
         ToSingle(values, out var low, out var high);
         ((low - zero) * scale).StoreUnsafe(ref destination);
         ((high - zero) * scale).StoreUnsafe(ref destination, 8);
+    }
+
+    // ---- chunks whose values are floats (float codebooks, wide minifloats) ----------------------------
+
+    /// <summary>16 floats in two 256-bit vectors.</summary>
+    /// <param name="Low">Elements 0 to 7.</param>
+    /// <param name="High">Elements 8 to 15.</param>
+    public readonly record struct Floats16(Vector256<float> Low, Vector256<float> High);
+
+    /// <summary>Maps 16 codes (0 to 15) through a 16-entry float table given as two halves.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Floats16 Lookup16(Vector128<byte> codes, Vector256<float> tableLow, Vector256<float> tableHigh)
+    {
+        if (Avx2.IsSupported)
+        {
+            Vector256<int> low = Avx2.ConvertToVector256Int32(codes), high = Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(codes, 8));
+            return new Floats16(Pick(low, tableLow, tableHigh), Pick(high, tableLow, tableHigh));
+        }
+        Unsafe.SkipInit(out Vector256<float> a);
+        Unsafe.SkipInit(out Vector256<float> b);
+        for (int i = 0; i < 8; i++)
+        {
+            int c0 = codes.GetElement(i) & 15, c1 = codes.GetElement(i + 8) & 15;
+            a = a.WithElement(i, c0 < 8 ? tableLow.GetElement(c0) : tableHigh.GetElement(c0 - 8));
+            b = b.WithElement(i, c1 < 8 ? tableLow.GetElement(c1) : tableHigh.GetElement(c1 - 8));
+        }
+        return new Floats16(a, b);
+
+        static Vector256<float> Pick(Vector256<int> index, Vector256<float> low, Vector256<float> high)
+        {
+            Vector256<float> upper = Vector256.Equals(index & Vector256.Create(8), Vector256.Create(8)).AsSingle();
+            return Vector256.ConditionalSelect(upper, Avx2.PermuteVar8x32(high, index), Avx2.PermuteVar8x32(low, index));
+        }
+    }
+
+    /// <summary>Decodes 16 minifloat codes of up to 8 bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Floats16 Decode<TSpec>(Vector128<byte> codes) where TSpec : struct, Numerics.IMinifloatSpec
+    {
+        Vector128<ushort> low = Vector128.WidenLower(codes), high = Vector128.WidenUpper(codes);
+        return new Floats16(
+            SimdMinifloat.Decode<TSpec>(Vector256.Create(Vector128.WidenLower(low), Vector128.WidenUpper(low)).AsInt32()),
+            SimdMinifloat.Decode<TSpec>(Vector256.Create(Vector128.WidenLower(high), Vector128.WidenUpper(high)).AsInt32()));
+    }
+
+    /// <summary>Decodes 16 consecutive 16-bit minifloat codes (f16, bf16) read from <paramref name="source"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Floats16 Decode16<TSpec>(ref byte source, nuint offset) where TSpec : struct, Numerics.IMinifloatSpec
+    {
+        Vector256<ushort> codes = Vector256.LoadUnsafe(ref Unsafe.As<byte, ushort>(ref Unsafe.Add(ref source, offset)));
+        return new Floats16(SimdMinifloat.Decode<TSpec>(Vector256.WidenLower(codes).AsInt32()), SimdMinifloat.Decode<TSpec>(Vector256.WidenUpper(codes).AsInt32()));
+    }
+
+    /// <summary>The products <c>values[i] * x[i]</c>, the two halves added.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Dot16(Floats16 values, ref float x)
+        => Vector256.MultiplyAddEstimate(values.High, Vector256.LoadUnsafe(ref x, 8), values.Low * Vector256.LoadUnsafe(ref x));
+
+    /// <summary><c>acc + values[i] * x[i]</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> DotAdd16(Floats16 values, ref float x, Vector256<float> acc)
+        => Vector256.MultiplyAddEstimate(values.High, Vector256.LoadUnsafe(ref x, 8), Vector256.MultiplyAddEstimate(values.Low, Vector256.LoadUnsafe(ref x), acc));
+
+    /// <summary>Stores the 16 floats as they are (formats without a scale).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16(Floats16 values, ref float destination)
+    {
+        values.Low.StoreUnsafe(ref destination);
+        values.High.StoreUnsafe(ref destination, 8);
+    }
+
+    /// <summary>Stores <c>values[i] * scale</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16(Floats16 values, Vector256<float> scale, ref float destination)
+    {
+        (values.Low * scale).StoreUnsafe(ref destination);
+        (values.High * scale).StoreUnsafe(ref destination, 8);
+    }
+
+    /// <summary>Stores <c>values[i] * scale + min</c>, rounding after the multiply.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16(Floats16 values, Vector256<float> scale, Vector256<float> min, ref float destination)
+    {
+        (values.Low * scale + min).StoreUnsafe(ref destination);
+        (values.High * scale + min).StoreUnsafe(ref destination, 8);
+    }
+
+    /// <summary>Stores <c>(values[i] - zero) * scale</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16ZeroPoint(Floats16 values, Vector256<float> zero, Vector256<float> scale, ref float destination)
+    {
+        ((values.Low - zero) * scale).StoreUnsafe(ref destination);
+        ((values.High - zero) * scale).StoreUnsafe(ref destination, 8);
     }
 }

@@ -74,8 +74,63 @@ public static class Simd512
     public static void Store16(Vector128<byte> values, Vector512<float> scale, Vector512<float> min, ref float destination)
         => (ToSingle(values) * scale + min).StoreUnsafe(ref destination);
 
+    /// <summary>Stores <c>(values[i] - zero) * scale</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16ZeroPoint(Vector128<sbyte> values, Vector512<float> zero, Vector512<float> scale, ref float destination)
+        => ((ToSingle(values) - zero) * scale).StoreUnsafe(ref destination);
+
     /// <summary>Stores <c>(values[i] - zero) * scale</c> for unsigned codes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store16ZeroPoint(Vector128<byte> values, Vector512<float> zero, Vector512<float> scale, ref float destination)
         => ((ToSingle(values) - zero) * scale).StoreUnsafe(ref destination);
+
+    // ---- chunks whose values are floats (float codebooks, wide minifloats) ----------------------------
+
+    /// <summary>Maps 16 codes (0 to 15) through a 16-entry float table: one permute.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Lookup16(Vector128<byte> codes, Vector512<float> table)
+    {
+        if (Avx512F.IsSupported) return Avx512F.PermuteVar16x32(table, Avx512F.ConvertToVector512Int32(codes));
+        Unsafe.SkipInit(out Vector512<float> result);
+        for (int i = 0; i < 16; i++) result = result.WithElement(i, table.GetElement(codes.GetElement(i) & 15));
+        return result;
+    }
+
+    /// <summary>Decodes 16 minifloat codes of up to 8 bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Decode<TSpec>(Vector128<byte> codes) where TSpec : struct, Numerics.IMinifloatSpec
+        => SimdMinifloat.Decode<TSpec>(Avx512F.IsSupported ? Avx512F.ConvertToVector512Int32(codes)
+            : Vector512.WidenLower(Vector256.WidenLower(codes.ToVector256Unsafe()).ToVector512Unsafe()).AsInt32());
+
+    /// <summary>Decodes 16 consecutive 16-bit minifloat codes (f16, bf16) read from <paramref name="source"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Decode16<TSpec>(ref byte source, nuint offset) where TSpec : struct, Numerics.IMinifloatSpec
+        => SimdMinifloat.Decode<TSpec>(Vector512.WidenLower(Vector256.LoadUnsafe(ref Unsafe.As<byte, ushort>(ref Unsafe.Add(ref source, offset))).ToVector512Unsafe()).AsInt32());
+
+    /// <summary>The 16 products <c>values[i] * x[i]</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Dot16(Vector512<float> values, ref float x) => values * Vector512.LoadUnsafe(ref x);
+
+    /// <summary><c>acc + values[i] * x[i]</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> DotAdd16(Vector512<float> values, ref float x, Vector512<float> acc)
+        => Vector512.MultiplyAddEstimate(values, Vector512.LoadUnsafe(ref x), acc);
+
+    /// <summary>Stores the 16 floats as they are (formats without a scale).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16(Vector512<float> values, ref float destination) => values.StoreUnsafe(ref destination);
+
+    /// <summary>Stores <c>values[i] * scale</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16(Vector512<float> values, Vector512<float> scale, ref float destination) => (values * scale).StoreUnsafe(ref destination);
+
+    /// <summary>Stores <c>values[i] * scale + min</c>, rounding after the multiply.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16(Vector512<float> values, Vector512<float> scale, Vector512<float> min, ref float destination)
+        => (values * scale + min).StoreUnsafe(ref destination);
+
+    /// <summary>Stores <c>(values[i] - zero) * scale</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store16ZeroPoint(Vector512<float> values, Vector512<float> zero, Vector512<float> scale, ref float destination)
+        => ((values - zero) * scale).StoreUnsafe(ref destination);
 }

@@ -1,0 +1,14 @@
+namespace Quant.Kernels;
+
+/// <summary>
+/// OCP MX 8_e4m3: blocks of 32 E4M3 elements sharing an E8M0 scale (OCP Microscaling Formats 1.0),
+/// as two planes: the 8-bit codes, LSB first, then one scale byte per block.
+/// </summary>
+[QuantFormat("mxfp8_e4m3", Description = "OCP MX: 32 x E4M3, E8M0 scale")]
+[Block(32)]
+[Codes(8, Packing = Packing.Sequential)]
+[Minifloat(4, 3, Specials = MinifloatSpecials.NanOnly)]
+[Scale(ScaleCode.E8M0, Plane = "scales")]
+[QuantRule("ocp", ScaleRule.SharedExponent, Default = true, Description = "OCP MX 1.0: shared exponent, elements rounded to nearest even, saturating")]
+[QuantRule("mse", ScaleRule.ErrorMinimizing, Description = "least squared error over the OCP exponent and its neighbours")]
+public static partial class Mxfp8E4M3;
