@@ -93,6 +93,7 @@ partial class QuantFormatGenerator
                 ScaleModel? scale = null;
                 MinModel? min = null;
                 SubScaleModel? subScales = null;
+                ScaleModel? tensorScale = null;
                 int codeBits = 0;
                 bool hasCodes = false;
                 var subParts = new List<CodePartModel>();
@@ -159,6 +160,19 @@ partial class QuantFormatGenerator
                                 parts.Add(new CodePartModel(field, bits, packing, stride, -1));
                             }
                             codeBits += bits;
+                            break;
+                        }
+                        case "TensorScaleAttribute":
+                        {
+                            var tensorCode = (ScaleCodeKind)(int)attribute.ConstructorArguments[0].Value!;
+                            string planeName = Named(attribute, "Plane", "tensor_scale");
+                            if (planes.Any(p => p.Name == planeName))
+                            {
+                                Report(D.InvalidPlanes, attribute, _name, $"the tensor scale needs a plane of its own, but '{planeName}' already holds other fields");
+                                return null;
+                            }
+                            int field = AddField("tensor_scale", FieldRole.TensorScale, planeName, ScaleSize(tensorCode));
+                            tensorScale = new ScaleModel(field, tensorCode);
                             break;
                         }
                         case "SubScalesAttribute":
@@ -309,18 +323,29 @@ partial class QuantFormatGenerator
                     return null;
                 }
 
-                var planeModels = planes.Select(p => new PlaneModel(p.Name, p.Bytes)).ToEquatableArray();
+                if (tensorScale is not null && scale is null)
+                {
+                    Report(D.MissingScale, format, _name, "a [TensorScale] multiplies block scales, so it needs a [Scale]; the codes are");
+                    return null;
+                }
+                int tensorPlane = tensorScale is null ? -1 : fields[tensorScale.Field].Plane;
+                var planeModels = planes.Select((p, i) => new PlaneModel(p.Name, p.Bytes, i == tensorPlane)).ToEquatableArray();
                 var fieldModels = fields.ToEquatableArray();
                 if (!CheckIdentity(format, uqff, ggufType, planeModels, fieldModels, scale)) return null;
+                if (tensorScale is not null && (scale!.Code is ScaleCodeKind.E8M0))
+                {
+                    Report(D.NotSupported, format, _name, "a [TensorScale] over E8M0 block scales");
+                    return null;
+                }
 
                 var rules = ReadRules(attributes, format, code, scale, min);
                 if (rules is null || diagnostics.Count > 0) return null;
 
                 return new FormatModel(type, _name, description, uqff, ggufType, vecDot, blockSize, subBlock, tileRows,
-                    planeModels, fieldModels, code, scale, min, subScales, rules.Value);
+                    planeModels, fieldModels, code, scale, min, subScales, tensorScale, rules.Value);
             }
 
-            private static bool IsField(string attributeName) => attributeName is "ScaleAttribute" or "MinAttribute" or "CodesAttribute" or "HighBitsAttribute" or "SubScalesAttribute" or "SubScaleHighBitsAttribute";
+            private static bool IsField(string attributeName) => attributeName is "ScaleAttribute" or "MinAttribute" or "CodesAttribute" or "HighBitsAttribute" or "SubScalesAttribute" or "SubScaleHighBitsAttribute" or "TensorScaleAttribute";
 
             private TypeLocation ReadTypeLocation()
             {
@@ -602,8 +627,11 @@ partial class QuantFormatGenerator
                 switch (kind)
                 {
                     case RuleKind.AbsMax:
-                        return integer && code.Signed && scale is not null && min is null ? null
-                            : "it needs two's complement [Integer(Signed = true)] codes, a [Scale] and no [Min]";
+                        if (scale is null || min is not null) return "it needs a [Scale] and no [Min]";
+                        if (integer) return code.Signed ? null : "integer codes must be two's complement ([Integer(Signed = true)])";
+                        if (code.Table.Count == 0 || code.Table.Any(v => float.IsNaN(v) || float.IsInfinity(v))) return "it needs a finite table of at most 256 codes";
+                        return code.Kind == ElementKind.Codebook || rounding == RoundingKind.NearestEven ? null
+                            : "a minifloat code rounds to nearest even under this rule";
                     case RuleKind.SignedMax:
                         return integer && !code.Signed && code.Offset == 1 << (code.Bits - 1) && scale is not null && min is null ? null
                             : $"it needs [Integer(Offset = {1 << (code.Bits - 1)})] codes (half the code range), a [Scale] and no [Min]";

@@ -124,6 +124,7 @@ partial class CpuEmitter
             w.WriteLine(GeneratedCode);
             using (w.Block($"private static void DequantizeBlocksScalar(int blocks, ref float y, {PlaneParameters})"))
             {
+                DeclareTensorScale();
                 w.WriteLine($"Span<{CodeType}> codes = stackalloc {CodeType}[BlockSize];");
                 DeclareSubScaleBuffers();
                 using (w.Block("for (int b = 0; b < blocks; b++)"))
@@ -162,6 +163,7 @@ partial class CpuEmitter
             w.WriteLine(GeneratedCode);
             using (w.Block($"private static float DotRowScalar(int blocks, ref float x, {PlaneParameters})"))
             {
+                DeclareTensorScale();
                 w.WriteLine($"Span<{CodeType}> codes = stackalloc {CodeType}[BlockSize];");
                 DeclareSubScaleBuffers();
                 w.WriteLine("float sum = 0f;");
@@ -212,7 +214,8 @@ partial class CpuEmitter
                 w.WriteLine("int blocks = global::Quant.QuantRowChecks.Writer(in destination, Info, source.Length);");
                 for (int p = 0; p < m.Planes.Count; p++)
                 {
-                    w.WriteLine($"destination.Plane{p}.Slice(0, blocks * Plane{p}BytesPerBlock).Clear();");
+                    // The tensor plane was written by QuantizeTensorPlanes and is shared by every row.
+                    if (!m.Planes[p].PerTensor) w.WriteLine($"destination.Plane{p}.Slice(0, blocks * Plane{p}BytesPerBlock).Clear();");
                 }
                 DeclarePlanes("destination", null);
                 using (w.Block("switch (Info.ResolveRule(options.Rule))"))
@@ -243,6 +246,7 @@ partial class CpuEmitter
             w.WriteLine(GeneratedCode);
             using (w.Block($"private static void Quantize{Pascal(rule.Name)}(int blocks, ReadOnlySpan<float> source, {PlaneParameters})"))
             {
+                DeclareTensorScale();
                 w.WriteLine($"Span<{CodeType}> codes = stackalloc {CodeType}[BlockSize];");
                 using (w.Block("for (int b = 0; b < blocks; b++)"))
                 {
@@ -289,7 +293,7 @@ partial class CpuEmitter
                     w.WriteLine($"for (int i = 0; i < BlockSize; i++) codes[i] = (byte)Math.Min({mask}, (int)(x[i] * id + {offset}.5f));");
                     break;
                 }
-                case RuleKind.AbsMax:
+                case RuleKind.AbsMax when _code.Kind == ElementKind.Integer:
                 {
                     int qmax = (1 << (_code.Bits - 1)) - 1;
                     w.WriteLine($"// d = amax / {qmax}; codes round x / d half away from zero.");
@@ -298,6 +302,42 @@ partial class CpuEmitter
                     w.WriteLine("float id = d != 0f ? 1f / d : 0f;");
                     w.WriteLine(WriteScalar(scaleField, m.Scale!.Code, "d"));
                     w.WriteLine($"for (int i = 0; i < BlockSize; i++) codes[i] = (byte)((int)QuantMath.RoundHalfAway(x[i] * id) & {mask});");
+                    break;
+                }
+                case RuleKind.AbsMax:
+                {
+                    float largest = _code.Table.Max(Math.Abs);
+                    w.WriteLine($"// The block's largest magnitude maps to the largest code ({Float(largest)}); elements round to the nearest code.");
+                    w.WriteLine("float amax = QuantMath.AbsMax(x);");
+                    if (m.TensorScale is not null)
+                    {
+                        w.WriteLine("// The block scale is stored relative to the tensor scale, rounded to its code; elements use the rounded value.");
+                        w.WriteLine(WriteScalar(scaleField, m.Scale!.Code, $"tensorScale != 0f ? amax / {Float(largest)} / tensorScale : 0f"));
+                    }
+                    else
+                    {
+                        w.WriteLine(WriteScalar(scaleField, m.Scale!.Code, $"amax / {Float(largest)}"));
+                    }
+                    w.WriteLine($"float d = {ReadScale}{(m.TensorScale is null ? "" : " * tensorScale")};");
+                    w.WriteLine("float id = d != 0f ? 1f / d : 0f;");
+                    if (_code.Kind == ElementKind.Minifloat)
+                    {
+                        w.WriteLine($"for (int i = 0; i < BlockSize; i++) codes[i] = ({CodeType})Minifloat.Encode<Element>(x[i] * id, MinifloatOverflow.Saturate);");
+                    }
+                    else if (SignMagnitude)
+                    {
+                        int half = 1 << (_code.Bits - 1);
+                        using (w.Block("for (int i = 0; i < BlockSize; i++)"))
+                        {
+                            w.WriteLine("float v = x[i] * id;");
+                            w.WriteLine("int magnitude = QuantMath.NearestByMidpoints(MathF.Abs(v), s_midpoints, s_midpointCodes);");
+                            w.WriteLine($"codes[i] = (byte)(v < 0f ? magnitude | {half} : magnitude);");
+                        }
+                    }
+                    else
+                    {
+                        w.WriteLine("for (int i = 0; i < BlockSize; i++) codes[i] = (byte)QuantMath.NearestByMidpoints(x[i] * id, s_midpoints, s_midpointCodes);");
+                    }
                     break;
                 }
                 case RuleKind.MinMax:

@@ -112,6 +112,7 @@ partial class CpuEmitter
         {
             for (int p = 0; p < m.Planes.Count; p++)
             {
+                if (m.Planes[p].PerTensor) continue;
                 w.WriteLine(m.SimdStepBlocks == 1
                     ? $"p{p} = ref Unsafe.Add(ref p{p}, Plane{p}BytesPerBlock);"
                     : $"p{p} = ref Unsafe.Add(ref p{p}, {m.SimdStepBlocks} * Plane{p}BytesPerBlock);");
@@ -136,6 +137,7 @@ partial class CpuEmitter
             w.WriteLine(GeneratedCode);
             using (w.Block($"private static void DequantizeBlocks{width}(int blocks, ref float y, {PlaneParameters})"))
             {
+                DeclareTensorScale();
                 DeclareSubScaleBuffers();
                 DeclareTableVectors(width);
                 if (Factor is not null) w.WriteLine($"{vector}<float> factor = {vector}.Create({Factor});");
@@ -189,6 +191,7 @@ partial class CpuEmitter
             w.WriteLine(GeneratedCode);
             using (w.Block($"private static float DotRow{width}(int blocks, ref float x, {PlaneParameters})"))
             {
+                DeclareTensorScale();
                 DeclareSubScaleBuffers();
                 DeclareTableVectors(width);
                 w.WriteLine($"{vector}<float> acc = {vector}<float>.Zero;");

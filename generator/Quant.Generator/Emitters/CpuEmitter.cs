@@ -45,6 +45,24 @@ internal static partial class CpuEmitter
         /// <summary>Other minifloats (6, 8 and 16 bits) are decoded arithmetically in SIMD.</summary>
         private bool DecodesMinifloat => _code.Kind == ElementKind.Minifloat && !IntTable && !FloatTable;
 
+        /// <summary>
+        /// A codebook whose upper half is the lower half negated (bitsandbytes' FP4): it rounds magnitudes and
+        /// takes the sign from the element, so that a positive element never gets a negative zero.
+        /// </summary>
+        private bool SignMagnitude
+        {
+            get
+            {
+                if (_code.Kind != ElementKind.Codebook || _code.Bits < 2) return false;
+                int half = _code.Table.Count / 2;
+                for (int c = 0; c < half; c++)
+                {
+                    if (!(_code.Table[c] >= 0) || _code.Table[c + half] != -_code.Table[c]) return false;
+                }
+                return true;
+            }
+        }
+
         /// <summary>The type of one unpacked code.</summary>
         private string CodeType => _code.Bits > 8 ? "ushort" : "byte";
 
@@ -55,6 +73,7 @@ internal static partial class CpuEmitter
         {
             EmitTables();
             EmitQuantize();
+            EmitQuantizeTensorPlanes();
             EmitDequantizeDispatch();
             EmitDotDispatch();
             EmitUnpackAndPack();
@@ -80,7 +99,10 @@ internal static partial class CpuEmitter
 
         private void AdvancePlanes()
         {
-            for (int p = 0; p < m.Planes.Count; p++) w.WriteLine($"p{p} = ref Unsafe.Add(ref p{p}, Plane{p}BytesPerBlock);");
+            for (int p = 0; p < m.Planes.Count; p++)
+            {
+                if (!m.Planes[p].PerTensor) w.WriteLine($"p{p} = ref Unsafe.Add(ref p{p}, Plane{p}BytesPerBlock);");
+            }
         }
 
         private void DeclarePlanes(string rowExpression, string? firstBlock)
@@ -88,10 +110,17 @@ internal static partial class CpuEmitter
             for (int p = 0; p < m.Planes.Count; p++)
             {
                 string start = $"MemoryMarshal.GetReference({rowExpression}.Plane{p})";
-                w.WriteLine(firstBlock is null
+                w.WriteLine(firstBlock is null || m.Planes[p].PerTensor
                     ? $"ref byte p{p} = ref {start};"
                     : $"ref byte p{p} = ref Unsafe.Add(ref {start}, {firstBlock} * Plane{p}BytesPerBlock);");
             }
+        }
+
+        /// <summary>Reads the tensor's second-level scale once per call (NVFP4).</summary>
+        private void DeclareTensorScale()
+        {
+            if (m.TensorScale is null) return;
+            w.WriteLine($"float tensorScale = {ReadScalar(m.Fields[m.TensorScale.Field], m.TensorScale.Code, fold: false)};");
         }
 
         /// <summary>Reads a stored scale-like field as float; <paramref name="fold"/> folds the codebook's 2^-k into an E8M0 scale.</summary>
@@ -101,6 +130,7 @@ internal static partial class CpuEmitter
             ScaleCodeKind.F16 => $"Fp16.Read({FieldRef(f)})",
             ScaleCodeKind.BF16 => $"Bf16.Read({FieldRef(f)})",
             ScaleCodeKind.E8M0 => fold ? $"E8M0.ToSingle({FieldByte(f)}, {-K})" : $"E8M0.ToSingle({FieldByte(f)})",
+            ScaleCodeKind.E4M3 => $"E4M3.ToSingle({FieldByte(f)})",
             _ => throw new NotSupportedException($"scale code {code}"),
         };
 
@@ -109,6 +139,7 @@ internal static partial class CpuEmitter
             ScaleCodeKind.F32 => $"Fp32.Write({FieldRef(f)}, {value});",
             ScaleCodeKind.F16 => $"Fp16.Write({FieldRef(f)}, {value});",
             ScaleCodeKind.BF16 => $"Bf16.Write({FieldRef(f)}, {value});",
+            ScaleCodeKind.E4M3 => $"{FieldByte(f)} = E4M3.FromSingle({value});",
             _ => throw new NotSupportedException($"scale code {code} is written by its rule"),
         };
 
@@ -139,7 +170,7 @@ internal static partial class CpuEmitter
         /// <summary>Declares, at block level, the block's scale <c>d</c> and its min, zero point or min super-scale.</summary>
         private void DeclareBlockScalars()
         {
-            if (m.Scale is not null) w.WriteLine($"float d = {ReadScale};");
+            if (m.Scale is not null) w.WriteLine($"float d = {ReadScale}{(m.TensorScale is null ? "" : " * tensorScale")};");
             if (m.Min is not null) w.WriteLine($"float {MinName} = {ReadMin};");
             if (Sub is not null) w.WriteLine($"UnpackSubScales(scales, mins, {PlaneArguments});");
         }
@@ -229,6 +260,22 @@ internal static partial class CpuEmitter
                 w.WriteLine($"private static readonly Vector128<sbyte> s_codeBytes = Vector128.Create((sbyte){string.Join(", ", bytes)});");
                 w.WriteLine();
             }
+            if (_code.Kind == ElementKind.Codebook && m.Rules.Any(r => r.Kind == RuleKind.AbsMax))
+            {
+                // Distinct values in ascending order (magnitudes only for sign-magnitude tables), with a code for each.
+                int count = SignMagnitude ? _code.Table.Count / 2 : _code.Table.Count;
+                var sorted = Enumerable.Range(0, count).Select(c => (Value: _code.Table[c], Code: c))
+                    .GroupBy(e => e.Value).Select(g => g.First()).OrderBy(e => e.Value).ToList();
+                var midpoints = Enumerable.Range(0, sorted.Count - 1).Select(i => (sorted[i].Value + sorted[i + 1].Value) / 2);
+                w.WriteLine($"/// <summary>Midpoints between the codebook's distinct {(SignMagnitude ? "magnitudes" : "values")}, ascending: the rounding thresholds.</summary>");
+                w.WriteLine(GeneratedCode);
+                w.WriteLine($"private static readonly float[] s_midpoints = [{string.Join(", ", midpoints.Select(Float))}];");
+                w.WriteLine();
+                w.WriteLine("/// <summary>The code of each distinct value, in the same order.</summary>");
+                w.WriteLine(GeneratedCode);
+                w.WriteLine($"private static readonly byte[] s_midpointCodes = [{string.Join(", ", sorted.Select(e => Int(e.Code)))}];");
+                w.WriteLine();
+            }
             if (m.Rules.Any(r => r.Kind == RuleKind.SharedExponentMistralRs))
             {
                 int half = _code.Table.Count / 2;
@@ -238,6 +285,31 @@ internal static partial class CpuEmitter
                 w.WriteLine($"private static readonly float[] s_magnitudeMidpoints = [{string.Join(", ", midpoints.Select(Float))}];");
                 w.WriteLine();
             }
+        }
+
+        private void EmitQuantizeTensorPlanes()
+        {
+            if (m.TensorScale is null) return;
+            var field = m.Fields[m.TensorScale.Field];
+            float largest = _code.Table.Max(Math.Abs);
+            string maxScale = m.Scale!.Code switch
+            {
+                ScaleCodeKind.E4M3 => "448f",
+                ScaleCodeKind.F16 => "65504f",
+                _ => "1f",
+            };
+            w.WriteLine($"/// <summary>");
+            w.WriteLine($"/// Writes the tensor scale: the tensor's largest magnitude over ({Float(largest)} x {maxScale}), the largest element");
+            w.WriteLine($"/// value times the largest block-scale value, so that block scales use their code's whole range.");
+            w.WriteLine($"/// </summary>");
+            w.WriteLine(GeneratedCode);
+            using (w.Block("public static void QuantizeTensorPlanes(global::System.ReadOnlySpan<float> weights, global::Quant.QuantMatrix matrix)"))
+            {
+                w.WriteLine("global::System.ArgumentNullException.ThrowIfNull(matrix);");
+                w.WriteLine($"ref byte p{field.Plane} = ref MemoryMarshal.GetReference(matrix.Plane({field.Plane}).Span);");
+                w.WriteLine($"{WriteScalar(field, m.TensorScale.Code, $"QuantMath.AbsMax(weights) / ({Float(largest)} * {maxScale})")}");
+            }
+            w.WriteLine();
         }
 
         private void EmitDequantizeDispatch()

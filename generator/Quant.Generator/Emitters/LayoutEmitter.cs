@@ -25,7 +25,9 @@ internal static class LayoutEmitter
             var plane = m.Planes[p];
             var fields = m.Fields.Where(f => f.Plane == p).Select(f => $"{f.Name} ({Role(f.Role)}) at byte {f.Offset}, {f.Size} bytes");
             w.WriteLine();
-            w.WriteLine($"/// <summary>Bytes per block of plane {p}, '{plane.Name}': {string.Join("; ", fields)}.</summary>");
+            w.WriteLine(plane.PerTensor
+                ? $"/// <summary>Bytes of plane {p}, '{plane.Name}', which holds one value for the whole tensor: {string.Join("; ", fields)}.</summary>"
+                : $"/// <summary>Bytes per block of plane {p}, '{plane.Name}': {string.Join("; ", fields)}.</summary>");
             w.WriteLine(GeneratedCode);
             w.WriteLine($"public const int Plane{p}BytesPerBlock = {Int(plane.BytesPerBlock)};");
         }
@@ -43,7 +45,12 @@ internal static class LayoutEmitter
             w.WriteLine("[");
             using (w.Indent())
             {
-                foreach (var plane in m.Planes) w.WriteLine($"new global::Quant.QuantPlaneInfo({Str(plane.Name)}, {Int(plane.BytesPerBlock)}),");
+                foreach (var plane in m.Planes)
+                {
+                    w.WriteLine(plane.PerTensor
+                        ? $"new global::Quant.QuantPlaneInfo({Str(plane.Name)}, {Int(plane.BytesPerBlock)}, global::Quant.PlaneExtent.Tensor),"
+                        : $"new global::Quant.QuantPlaneInfo({Str(plane.Name)}, {Int(plane.BytesPerBlock)}),");
+                }
             }
             w.WriteLine("],");
             w.WriteLine("rules:");
@@ -84,6 +91,13 @@ internal static class LayoutEmitter
             w.WriteLine($"/// <inheritdoc/>");
             w.WriteLine($"public static float DotRow(in global::Quant.QuantRow row, global::System.ReadOnlySpan<float> x, global::Quant.SimdLevel level)");
             w.WriteLine($"    => {m.Type.Name}.DotRow(in row, x, level);");
+            if (m.TensorScale is not null)
+            {
+                w.WriteLine();
+                w.WriteLine($"/// <inheritdoc/>");
+                w.WriteLine($"public static void QuantizeTensorPlanes(global::System.ReadOnlySpan<float> weights, global::Quant.QuantMatrix matrix)");
+                w.WriteLine($"    => {m.Type.Name}.QuantizeTensorPlanes(weights, matrix);");
+            }
         }
     });
 
@@ -93,6 +107,8 @@ internal static class LayoutEmitter
         FieldRole.Min => "min",
         FieldRole.Codes => "codes",
         FieldRole.HighBits => "high bits",
+        FieldRole.TensorScale => "tensor scale",
+        FieldRole.SubScaleHighBits => "sub-scale high bits",
         _ => "sub-scales",
     };
 }

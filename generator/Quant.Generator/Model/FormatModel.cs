@@ -23,7 +23,7 @@ internal enum OverflowKind { Saturate, Infinity }
 
 internal enum UqffLayerKind { None = -1, Gguf = 0, Unquant = 1, Hqq = 2, Fp8 = 3, Afq = 4, F8Q8 = 5, Mxfp4 = 6 }
 
-internal enum FieldRole { Scale, Min, Codes, HighBits, SubScales, SubScaleHighBits }
+internal enum FieldRole { Scale, Min, Codes, HighBits, SubScales, SubScaleHighBits, TensorScale }
 
 internal enum ElementKind { Integer, Codebook, Minifloat }
 
@@ -38,7 +38,10 @@ internal sealed record TypeLocation(string Namespace, string Name, EquatableArra
 }
 
 /// <summary>A plane: the block record (fields declared without a plane) or a separate tensor.</summary>
-internal sealed record PlaneModel(string Name, int BytesPerBlock);
+/// <param name="Name">The plane's name.</param>
+/// <param name="BytesPerBlock">Bytes per block, or in all for a per-tensor plane.</param>
+/// <param name="PerTensor">True for a plane that holds one value for the whole tensor.</param>
+internal sealed record PlaneModel(string Name, int BytesPerBlock, bool PerTensor = false);
 
 /// <summary>One field of a block, in its plane at a byte offset.</summary>
 internal sealed record FieldModel(string Name, FieldRole Role, int Plane, int Offset, int Size);
@@ -122,10 +125,11 @@ internal sealed record FormatModel(
     ScaleModel? Scale,
     MinModel? Min,
     SubScaleModel? SubScales,
+    ScaleModel? TensorScale,
     EquatableArray<RuleModel> Rules)
 {
-    /// <summary>Bytes of every plane per block.</summary>
-    public int BytesPerBlock => System.Linq.Enumerable.Sum(Planes, p => p.BytesPerBlock);
+    /// <summary>Bytes of every per-block plane per block.</summary>
+    public int BytesPerBlock => System.Linq.Enumerable.Sum(Planes, p => p.PerTensor ? 0 : p.BytesPerBlock);
 
     /// <summary>
     /// True when the scale is an E8M0 power of two and the codebook is kept as integers: the factor 2^-k

@@ -123,6 +123,7 @@ public static class QuantMatMul
         if (weights.Length != (long)rows * columns) throw new ArgumentException(Text($"{rows} x {columns} weights are {(long)rows * columns} floats; got {weights.Length}."), nameof(weights));
         if (!importance.IsEmpty && importance.Length != columns) throw new ArgumentException(Text($"The importance row must hold {columns} floats."), nameof(importance));
         var matrix = new QuantMatrix(info, rows, columns);
+        TFormat.QuantizeTensorPlanes(weights, matrix);
         pool ??= QuantThreadPool.Shared;
         var job = new RowJob<TFormat>();
         fixed (float* pw = weights, pi = importance)

@@ -35,4 +35,15 @@ public interface IQuantFormat<TSelf> where TSelf : struct, IQuantFormat<TSelf>
 
     /// <summary>The dot product of a dequantized row with <paramref name="x"/> (<c>K</c> floats), fused: the row is never written out.</summary>
     static abstract float DotRow(in QuantRow row, ReadOnlySpan<float> x, SimdLevel level);
+
+    /// <summary>
+    /// Writes the planes that belong to the whole tensor (a per-tensor scale, such as NVFP4's
+    /// <c>weight_scale_2</c>) from the whole matrix, before its rows are quantized. Formats without such
+    /// planes do nothing, which is the default.
+    /// </summary>
+    /// <param name="weights">The whole matrix, <c>[Rows, Columns]</c> row-major.</param>
+    /// <param name="matrix">The matrix being quantized; only its tensor planes are written.</param>
+    static virtual void QuantizeTensorPlanes(ReadOnlySpan<float> weights, QuantMatrix matrix)
+    {
+    }
 }

@@ -62,7 +62,8 @@ public static class QuantRowChecks
 
     private static void CheckPlane(int length, QuantFormatInfo info, int plane, int blocks)
     {
-        long needed = (long)blocks * info.Planes[plane].BytesPerBlock;
+        var planeInfo = info.Planes[plane];
+        long needed = planeInfo.Extent == PlaneExtent.Tensor ? planeInfo.BytesPerBlock : (long)blocks * planeInfo.BytesPerBlock;
         if (length < needed)
         {
             throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,

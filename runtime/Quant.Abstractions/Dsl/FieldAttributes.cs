@@ -156,3 +156,19 @@ public sealed class SubScaleHighBitsAttribute(int bits) : Attribute
     /// <summary>A separate tensor plane for these bits, or null to keep them in the block record.</summary>
     public string? Plane { get; set; }
 }
+
+/// <summary>
+/// A second-level scale for the whole tensor, in a plane of its own (NVFP4's <c>weight_scale_2</c>): every
+/// block scale is multiplied by it. Quantization picks it from the tensor's largest magnitude so that the
+/// block scales use their code's whole range.
+/// </summary>
+/// <param name="code">How the tensor scale is stored.</param>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
+public sealed class TensorScaleAttribute(ScaleCode code) : Attribute
+{
+    /// <summary>How the tensor scale is stored.</summary>
+    public ScaleCode Code { get; } = code;
+
+    /// <summary>The plane (and checkpoint tensor) that holds it.</summary>
+    public string Plane { get; set; } = "tensor_scale";
+}

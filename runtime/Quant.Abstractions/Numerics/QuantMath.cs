@@ -179,4 +179,21 @@ public static class QuantMath
         }
         return error;
     }
+
+    /// <summary>
+    /// The code of the table value nearest to <paramref name="value"/>, given the midpoints between the
+    /// table's distinct values in ascending order and the code of each value: a value on a midpoint goes
+    /// to the lower one (bitsandbytes' quantization trees compare with <c>x &gt; threshold</c>).
+    /// </summary>
+    public static int NearestByMidpoints(float value, ReadOnlySpan<float> midpoints, ReadOnlySpan<byte> codes)
+    {
+        int low = 0, high = midpoints.Length;
+        while (low < high)
+        {
+            int middle = (low + high) >>> 1;
+            if (value > midpoints[middle]) low = middle + 1;
+            else high = middle;
+        }
+        return codes[low];
+    }
 }
