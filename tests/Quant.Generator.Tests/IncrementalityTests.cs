@@ -45,9 +45,10 @@ public sealed class IncrementalityTests
         .ToList();
 
     [Fact]
-    public void TrackingNames_AreFound()
+    public void TrackingNames_AreFoundByReflection()
     {
-        Assert.Equal(["Parse", "Models", "Diagnostics", "Identities"], TrackingNames);
+        // A step added later joins the checks by itself; these four must never drop out unnoticed.
+        Assert.Superset(new HashSet<string> { "Parse", "Models", "Diagnostics", "Identities" }, TrackingNames.ToHashSet());
     }
 
     [Fact]
