@@ -143,6 +143,7 @@ public sealed class SnapshotHelperTests : IDisposable
 
         var report = Folder.Compare(new Dictionary<string, string> { ["A.Cpu.g.cs"] = "new\n", ["B.Cpu.g.cs"] = "new\n" });
 
+        Assert.True(report.Refused);
         string problem = Assert.Single(report.Problems);
         Assert.Contains("refused when CI=true", problem, StringComparison.Ordinal);
         Assert.Equal("old\n", File.ReadAllText(PathOf("A.Cpu.g.cs")));

@@ -9,7 +9,8 @@ namespace Quant.Generator.Tests.Harness;
 /// <summary>What a snapshot comparison found, and what an accepting run changed.</summary>
 /// <param name="Problems">One entry per file that does not match (empty when the set matches).</param>
 /// <param name="Changes">Files written or deleted by an accepting run.</param>
-internal sealed record SnapshotReport(IReadOnlyList<string> Problems, IReadOnlyList<string> Changes)
+/// <param name="Refused">True when accepting was asked for and refused (CI); nothing was compared.</param>
+internal sealed record SnapshotReport(IReadOnlyList<string> Problems, IReadOnlyList<string> Changes, bool Refused = false)
 {
     public bool Passed => Problems.Count == 0;
 }
@@ -61,7 +62,9 @@ internal sealed class SnapshotFolder(string directory, Func<string, string?> env
         var report = Compare(generated);
         if (!report.Passed)
         {
-            Assert.Fail($"{report.Problems.Count} generated file(s) do not match the snapshots in {directory}:\n" + string.Join("\n", report.Problems));
+            Assert.Fail(report.Refused
+                ? report.Problems[0]
+                : $"{report.Problems.Count} generated file(s) do not match the snapshots in {directory}:\n" + string.Join("\n", report.Problems));
         }
     }
 
@@ -82,7 +85,8 @@ internal sealed class SnapshotFolder(string directory, Func<string, string?> env
         {
             return new SnapshotReport(
                 [$"{AcceptVariable}=1 is refused when CI=true: accept snapshots on a developer machine, review them and commit them. Nothing in {directory} was changed."],
-                []);
+                [],
+                Refused: true);
         }
 
         var problems = new List<string>();
