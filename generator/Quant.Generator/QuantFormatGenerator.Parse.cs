@@ -20,16 +20,20 @@ partial class QuantFormatGenerator
     internal static class Parser
     {
         private static readonly Regex s_name = new("^[a-z][a-z0-9_]{0,31}$", RegexOptions.CultureInvariant);
+        private static readonly Regex s_planeName = new("^[A-Za-z_][A-Za-z0-9_.]{0,63}$", RegexOptions.CultureInvariant);
 
         public static ParseResult Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
         {
             var symbol = (INamedTypeSymbol)context.TargetSymbol;
-            var node = (ClassDeclarationSyntax)context.TargetNode;
+            var node = (TypeDeclarationSyntax)context.TargetNode;
             var diagnostics = new List<DiagnosticInfo>();
             try
             {
                 var model = new Reader(symbol, node, diagnostics, cancellationToken).Read();
-                return new ParseResult(diagnostics.Count == 0 ? model : null, diagnostics.ToEquatableArray());
+                if (diagnostics.Count > 0 || model is null) return new ParseResult(null, null, diagnostics.ToEquatableArray());
+                // The identity carries the declaration's location for the duplicate checks; the model does not, so that moving a declaration regenerates nothing.
+                var where = DiagnosticInfo.Create(D.DuplicateName, node.Identifier.GetLocation());
+                return new ParseResult(model, new FormatIdentity(model.Name, model.TypeName, model.Uqff, model.GgufType, where), diagnostics.ToEquatableArray());
             }
             catch (OperationCanceledException)
             {
@@ -39,11 +43,11 @@ partial class QuantFormatGenerator
             {
                 // A generator exception would fail the user's build with a stack trace; a diagnostic says what happened.
                 diagnostics.Add(DiagnosticInfo.Create(D.InternalError, node.Identifier.GetLocation(), symbol.Name, e.GetType().Name + ": " + e.Message));
-                return new ParseResult(null, diagnostics.ToEquatableArray());
+                return new ParseResult(null, null, diagnostics.ToEquatableArray());
             }
         }
 
-        private sealed class Reader(INamedTypeSymbol symbol, ClassDeclarationSyntax node, List<DiagnosticInfo> diagnostics, CancellationToken cancellationToken)
+        private sealed class Reader(INamedTypeSymbol symbol, TypeDeclarationSyntax node, List<DiagnosticInfo> diagnostics, CancellationToken cancellationToken)
         {
             private string _name = symbol.Name;
 
@@ -55,12 +59,14 @@ partial class QuantFormatGenerator
 
             public FormatModel? Read()
             {
-                var type = ReadTypeLocation();
                 var attributes = symbol.GetAttributes()
                     .Where(a => a.AttributeClass?.ContainingNamespace?.ToDisplayString() == "Quant")
                     .OrderBy(a => a.ApplicationSyntaxReference?.SyntaxTree.FilePath, StringComparer.Ordinal)
                     .ThenBy(a => a.ApplicationSyntaxReference?.Span.Start ?? 0)
                     .ToList();
+                // An attribute that does not compile (missing or mistyped arguments) is the compiler's to report.
+                if (attributes.Any(a => a.AttributeConstructor is null || a.AttributeClass is IErrorTypeSymbol)) return null;
+                var type = ReadTypeLocation();
                 var format = attributes.First(a => a.AttributeClass!.Name == "QuantFormatAttribute");
                 _name = format.ConstructorArguments.Length > 0 ? format.ConstructorArguments[0].Value as string ?? "" : "";
                 if (!s_name.IsMatch(_name)) Report(D.InvalidName, format, _name);
@@ -71,6 +77,7 @@ partial class QuantFormatGenerator
                 if (fieldTrees > 1) Report(D.InvalidPlanes, format, _name, "write every field attribute on one declaration of the partial class, because fields are laid out in the order they are written");
 
                 string recordPlane = Named(format, "RecordPlane", "blocks");
+                if (!s_planeName.IsMatch(recordPlane)) Report(D.InvalidPlanes, format, _name, $"plane name '{recordPlane}' is not valid: use letters, digits, '_' and '.', starting with a letter or '_'");
                 var uqff = (UqffLayerKind)Named(format, "Uqff", -1);
                 int ggufType = Named(format, "GgufType", -1);
                 string? vecDot = Named<string?>(format, "VecDotType", null);
@@ -103,6 +110,15 @@ partial class QuantFormatGenerator
 
                 int AddField(string name, FieldRole role, string? plane, int size)
                 {
+                    if (!s_name.IsMatch(name) || fields.Any(f => f.Name == name))
+                    {
+                        Report(D.InvalidPlanes, format, _name, $"field name '{name}' is not valid or is used twice: use lower-case letters, digits and '_', starting with a letter");
+                        name = "invalid" + fields.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    }
+                    if (plane is not null && !s_planeName.IsMatch(plane))
+                    {
+                        Report(D.InvalidPlanes, format, _name, $"plane name '{plane}' is not valid: use letters, digits, '_' and '.', starting with a letter or '_'");
+                    }
                     string planeName = plane ?? recordPlane;
                     int index = planes.FindIndex(p => p.Name == planeName);
                     if (index < 0)
@@ -323,6 +339,16 @@ partial class QuantFormatGenerator
                     return null;
                 }
 
+                if (min is not null && min.Code is not (ScaleCodeKind.F32 or ScaleCodeKind.F16 or ScaleCodeKind.BF16))
+                {
+                    Report(D.NotSupported, format, _name, $"a [Min] stored as {min.Code} (store it as F32, F16 or BF16)");
+                    return null;
+                }
+                if (tensorScale is not null && tensorScale.Code is not (ScaleCodeKind.F32 or ScaleCodeKind.F16 or ScaleCodeKind.BF16))
+                {
+                    Report(D.NotSupported, format, _name, $"a [TensorScale] stored as {tensorScale.Code} (store it as F32, F16 or BF16)");
+                    return null;
+                }
                 if (tensorScale is not null && scale is null)
                 {
                     Report(D.MissingScale, format, _name, "a [TensorScale] multiplies block scales, so it needs a [Scale]; the codes are");
@@ -347,15 +373,25 @@ partial class QuantFormatGenerator
 
             private static bool IsField(string attributeName) => attributeName is "ScaleAttribute" or "MinAttribute" or "CodesAttribute" or "HighBitsAttribute" or "SubScalesAttribute" or "SubScaleHighBitsAttribute" or "TensorScaleAttribute";
 
+            /// <summary>Names the generated code declares in the format's class; the class itself cannot have one of them.</summary>
+            private static readonly string[] s_reservedNames =
+            [
+                "Format", "Info", "Element", "BlockSize", "BytesPerBlock", "CodeBits", "QuantizeRow", "QuantizeTensorPlanes",
+                "DequantizeBlocks", "DequantizeRow", "DotRow", "WriteUqffLayer", "ReadUqffLayer", "RegisterQuantFormat",
+                "UnpackCodes", "PackCodes", "UnpackSubScales", "PackSubScales",
+            ];
+
             private TypeLocation ReadTypeLocation()
             {
-                bool isStaticPartial = node.Modifiers.Any(SyntaxKind.StaticKeyword) && node.Modifiers.Any(SyntaxKind.PartialKeyword);
+                bool isClass = node is ClassDeclarationSyntax;
+                bool isStaticPartial = isClass && node.Modifiers.Any(SyntaxKind.StaticKeyword) && node.Modifiers.Any(SyntaxKind.PartialKeyword);
                 var containing = new List<string>();
-                bool containersPartial = true;
+                bool containersPartial = true, accessible = symbol.DeclaredAccessibility is Accessibility.Public or Accessibility.Internal;
                 for (var outer = symbol.ContainingType; outer is not null; outer = outer.ContainingType)
                 {
                     var syntax = outer.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(cancellationToken) as TypeDeclarationSyntax;
                     if (syntax is null || !syntax.Modifiers.Any(SyntaxKind.PartialKeyword)) containersPartial = false;
+                    if (outer.DeclaredAccessibility is not (Accessibility.Public or Accessibility.Internal)) accessible = false;
                     string keyword = syntax switch
                     {
                         RecordDeclarationSyntax r => r.ClassOrStructKeyword.IsKind(SyntaxKind.StructKeyword) ? "record struct" : "record",
@@ -366,11 +402,16 @@ partial class QuantFormatGenerator
                     string typeParameters = outer.TypeParameters.Length == 0 ? "" : "<" + string.Join(", ", outer.TypeParameters.Select(t => t.Name)) + ">";
                     containing.Insert(0, $"partial {keyword} {outer.Name}{typeParameters}");
                 }
-                if (!isStaticPartial || !containersPartial || symbol.IsGenericType)
-                {
-                    string why = !isStaticPartial ? "" : symbol.IsGenericType ? " without type parameters" : " inside partial types only";
-                    Report(D.NotStaticPartial, null, symbol.Name, why);
-                }
+                string? why =
+                    !isClass ? $" (it is declared as a {node.Keyword.ValueText})"
+                    : !isStaticPartial ? ""
+                    : symbol.IsFileLocal || node.Modifiers.Any(SyntaxKind.FileKeyword) ? " that is not file-local (the generated half could not see it)"
+                    : symbol.IsGenericType ? " without type parameters"
+                    : !containersPartial ? " inside partial types only"
+                    : !accessible ? " that is public or internal, inside public or internal types (its registration runs as a module initializer)"
+                    : Array.IndexOf(s_reservedNames, symbol.Name) >= 0 ? $" whose name is not one the generator gives its members ({string.Join(", ", s_reservedNames)})"
+                    : null;
+                if (why is not null) Report(D.NotStaticPartial, null, symbol.Name, why);
                 string ns = symbol.ContainingNamespace is { IsGlobalNamespace: false } n ? n.ToDisplayString() : "";
                 return new TypeLocation(ns, symbol.Name, containing.ToEquatableArray());
             }
@@ -591,9 +632,9 @@ partial class QuantFormatGenerator
                         Report(D.InvalidRules, attribute, _name, $"rule name '{name}' is not valid (lower-case letters, digits and '_', starting with a letter)");
                         return null;
                     }
-                    if (rules.Any(r => r.Name == name))
+                    if (rules.Any(r => r.Name == name || MethodName(r.Name) == MethodName(name)))
                     {
-                        Report(D.InvalidRules, attribute, _name, $"two rules are named '{name}'");
+                        Report(D.InvalidRules, attribute, _name, $"two rules are named '{name}' (or names that differ only in underscores)");
                         return null;
                     }
                     string? problem = RuleProblem(kind, (RoundingKind)Named(attribute, "Rounding", 0), code, scale, min);
@@ -624,6 +665,15 @@ partial class QuantFormatGenerator
             {
                 bool integer = code.Kind == ElementKind.Integer;
                 bool table = !integer;
+                bool floatScale = scale?.Code is ScaleCodeKind.F32 or ScaleCodeKind.F16 or ScaleCodeKind.BF16;
+                if (kind is RuleKind.AbsMax or RuleKind.SignedMax or RuleKind.MinMax && integer && scale is not null && !floatScale)
+                {
+                    return $"it computes the scale as a float, so the [Scale] must be stored as F32, F16 or BF16, not {scale.Code}";
+                }
+                if (kind == RuleKind.AbsMax && table && scale is not null && !floatScale && scale.Code != ScaleCodeKind.E4M3)
+                {
+                    return $"it needs a block scale stored as F32, F16, BF16 or E4M3, not {scale.Code}";
+                }
                 switch (kind)
                 {
                     case RuleKind.AbsMax:
@@ -658,6 +708,8 @@ partial class QuantFormatGenerator
                         return $"unknown rule {(int)kind}";
                 }
             }
+
+            private static string MethodName(string rule) => rule.Replace("_", "");
 
             private static int ScaleSize(ScaleCodeKind code) => code switch
             {

@@ -5,6 +5,7 @@ using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Quant.Generator.Diagnostics;
 using Quant.Generator.Emitters;
+using Quant.Generator.Helpers;
 using Quant.Generator.Model;
 
 namespace Quant.Generator;
@@ -28,6 +29,8 @@ public sealed partial class QuantFormatGenerator : IIncrementalGenerator
         public const string Diagnostics = nameof(Diagnostics);
         /// <summary>The identities of every format in the compilation, for duplicate checks.</summary>
         public const string Identities = nameof(Identities);
+        /// <summary>The type names of formats that clash with another (no output for them).</summary>
+        public const string Clashing = nameof(Clashing);
     }
 
     /// <summary>The generated file targets, each formatted from the same model.</summary>
@@ -45,7 +48,7 @@ public sealed partial class QuantFormatGenerator : IIncrementalGenerator
         var parsed = context.SyntaxProvider
             .ForAttributeWithMetadataName(
                 "Quant.QuantFormatAttribute",
-                static (node, _) => node is ClassDeclarationSyntax,
+                static (node, _) => node is TypeDeclarationSyntax,
                 static (ctx, ct) => Parser.Parse(ctx, ct))
             .WithTrackingName(TrackingNames.Parse);
 
@@ -54,32 +57,51 @@ public sealed partial class QuantFormatGenerator : IIncrementalGenerator
             .WithTrackingName(TrackingNames.Diagnostics);
         context.RegisterSourceOutput(diagnostics, static (spc, diagnostic) => spc.ReportDiagnostic(diagnostic.ToDiagnostic()));
 
+        var identities = parsed
+            .Where(static result => result.Identity is not null)
+            .Select(static (result, _) => result.Identity!)
+            .Collect()
+            .WithTrackingName(TrackingNames.Identities);
+        context.RegisterSourceOutput(identities, static (spc, all) => ReportDuplicates(spc, all));
+
+        // Formats that clash with another get no output, like any other invalid declaration.
+        var clashing = identities
+            .Select(static (all, _) => Clashing(all))
+            .WithTrackingName(TrackingNames.Clashing);
+
         var models = parsed
             .Where(static result => result.Model is not null)
             .Select(static (result, _) => result.Model!)
+            .Combine(clashing)
+            .Where(static pair => !pair.Right.Contains(pair.Left.TypeName))
+            .Select(static (pair, _) => pair.Left)
             .WithTrackingName(TrackingNames.Models);
 
         foreach (var (target, emit) in Targets)
         {
             context.RegisterSourceOutput(models, (spc, model) =>
             {
-                string? source = emit(model);
+                string? source;
+                try
+                {
+                    source = emit(model);
+                }
+                catch (System.Exception e)
+                {
+                    // An emitter bug must not take the other formats' output down with it.
+                    spc.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.InternalError, Location.None, model.TypeName, $"{target}: {e.GetType().Name}: {e.Message}"));
+                    return;
+                }
                 if (source is not null) spc.AddSource(HintName(model, target), source);
             });
         }
-
-        var identities = models
-            .Select(static (model, _) => model.Identity)
-            .Collect()
-            .WithTrackingName(TrackingNames.Identities);
-        context.RegisterSourceOutput(identities, static (spc, all) => ReportDuplicates(spc, all));
     }
 
     /// <summary>The generated file's name: namespace, containing types, class and target.</summary>
     internal static string HintName(FormatModel model, string target) =>
         (model.Type.Namespace.Length == 0 ? "" : model.Type.Namespace + ".") + model.Type.FileStem + "." + target + ".g.cs";
 
-    private static void ReportDuplicates(SourceProductionContext context, ImmutableArray<FormatIdentity> all)
+    private static System.Collections.Generic.IEnumerable<(FormatIdentity A, FormatIdentity B, DiagnosticDescriptor Rule, string What)> Clashes(ImmutableArray<FormatIdentity> all)
     {
         var ordered = all.OrderBy(i => i.TypeName, System.StringComparer.Ordinal).ToList();
         for (int i = 0; i < ordered.Count; i++)
@@ -88,18 +110,26 @@ public sealed partial class QuantFormatGenerator : IIncrementalGenerator
             {
                 var a = ordered[i];
                 var b = ordered[j];
-                if (a.Name == b.Name)
-                {
-                    context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.DuplicateName, Location.None, a.Name, a.TypeName, b.TypeName));
-                }
-                if (a.GgufType >= 0 && a.GgufType == b.GgufType)
-                {
-                    context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.DuplicateGguf, Location.None, a.TypeName, b.TypeName, a.GgufType));
-                }
-                if (a.Uqff is UqffLayerKind.Mxfp4 or UqffLayerKind.Fp8 or UqffLayerKind.F8Q8 && a.Uqff == b.Uqff)
-                {
-                    context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.DuplicateUqff, Location.None, a.TypeName, b.TypeName, a.Uqff));
-                }
+                if (a.Name == b.Name) yield return (a, b, DiagnosticDescriptors.DuplicateName, a.Name);
+                if (a.GgufType >= 0 && a.GgufType == b.GgufType) yield return (a, b, DiagnosticDescriptors.DuplicateGguf, a.GgufType.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                if (a.Uqff is UqffLayerKind.Mxfp4 or UqffLayerKind.Fp8 or UqffLayerKind.F8Q8 && a.Uqff == b.Uqff) yield return (a, b, DiagnosticDescriptors.DuplicateUqff, a.Uqff.ToString());
+            }
+        }
+    }
+
+    private static Helpers.EquatableArray<string> Clashing(ImmutableArray<FormatIdentity> all) =>
+        Clashes(all).SelectMany(c => new[] { c.A.TypeName, c.B.TypeName }).Distinct().OrderBy(n => n, System.StringComparer.Ordinal).ToEquatableArray();
+
+    private static void ReportDuplicates(SourceProductionContext context, ImmutableArray<FormatIdentity> all)
+    {
+        foreach (var (a, b, rule, what) in Clashes(all))
+        {
+            // Reported at both declarations, each naming the other.
+            foreach (var (here, other) in new[] { (a, b), (b, a) })
+            {
+                object[] arguments = rule == DiagnosticDescriptors.DuplicateName ? [what, here.TypeName, other.TypeName] : [here.TypeName, other.TypeName, what];
+                var location = here.Where.FilePath is null ? Location.None : Location.Create(here.Where.FilePath, here.Where.Span, here.Where.LineSpan);
+                context.ReportDiagnostic(Diagnostic.Create(rule, location, arguments));
             }
         }
     }

@@ -242,7 +242,7 @@ partial class CpuEmitter
 
         private void EmitRule(RuleModel rule)
         {
-            w.WriteLine($"/// <summary>Rule <c>{rule.Name}</c> ({rule.Kind}){(rule.Description is null ? "" : ": " + rule.Description.TrimEnd('.'))}.</summary>");
+            w.WriteLine($"/// <summary>Rule <c>{rule.Name}</c> ({rule.Kind}){(rule.Description is null ? "" : ": " + Xml(rule.Description).TrimEnd('.'))}.</summary>");
             w.WriteLine(GeneratedCode);
             using (w.Block($"private static void Quantize{Pascal(rule.Name)}(int blocks, ReadOnlySpan<float> source, {PlaneParameters})"))
             {

@@ -32,7 +32,7 @@ partial class CpuEmitter
                         int perRun = part.Stride * (8 / part.Bits);
                         int run = first / perRun, within = first % perRun;
                         int slice = within / part.Stride, offset = run * part.Stride + within % part.Stride;
-                        string name = $"{f.Name}{offset}";
+                        string name = $"{f.Name}_{offset}";
                         if (loaded.Add(name)) w.WriteLine($"Vector128<byte> {name} = SimdCodes.Load(ref p{f.Plane}, {f.Offset + offset});");
                         piece = $"SimdCodes.Slice({name}, {slice * part.Bits}, {part.Bits})";
                         break;

@@ -15,16 +15,7 @@ namespace Quant.Generator.Emitters;
 /// </summary>
 internal static partial class CpuEmitter
 {
-    private const string Usings = """
-        using System;
-        using System.Runtime.CompilerServices;
-        using System.Runtime.InteropServices;
-        using System.Runtime.Intrinsics;
-        using Quant.Numerics;
-        using Quant.Simd;
-        """;
-
-    public static string Emit(FormatModel m) => Write(m, "CPU kernels", w => new CpuWriter(m, w).Emit(), preamble: Usings);
+    public static string Emit(FormatModel m) => Qualify(Write(m, "CPU kernels", w => new CpuWriter(m, w).Emit()));
 
     /// <summary>Writes the kernels of one format; the pieces every path shares are its members.</summary>
     private sealed partial class CpuWriter(FormatModel m, IndentedTextWriter w)
@@ -244,7 +235,8 @@ internal static partial class CpuEmitter
                 w.WriteLine();
             }
             if (!UsesTable) return;
-            var values = _code.Table.Select(v => IntTable ? (float)(v * Math.Pow(2, K)) : v).ToList();
+            // Integer tables hold integers, and the integer 0 has no sign: -0 becomes +0, as the byte table and ggml have it.
+            var values = _code.Table.Select(v => IntTable ? (float)(v * Math.Pow(2, K)) + 0f : v).ToList();
             // SIMD float lookups load 16 entries, so a shorter float table is padded (with codes that never occur).
             while (FloatTable && values.Count < 16) values.Add(0f);
             string what = IntTable && K > 0 ? $" times 2^{K}, so that every entry is an integer" : IntTable ? " (all integers)" : "";

@@ -23,11 +23,11 @@ internal static class LayoutEmitter
         for (int p = 0; p < m.Planes.Count; p++)
         {
             var plane = m.Planes[p];
-            var fields = m.Fields.Where(f => f.Plane == p).Select(f => $"{f.Name} ({Role(f.Role)}) at byte {f.Offset}, {f.Size} bytes");
+            var fields = m.Fields.Where(f => f.Plane == p).Select(f => $"{f.Name} ({Role(f.Role)}) at byte {f.Offset}, {f.Size} byte{(f.Size == 1 ? "" : "s")}");
             w.WriteLine();
             w.WriteLine(plane.PerTensor
-                ? $"/// <summary>Bytes of plane {p}, '{plane.Name}', which holds one value for the whole tensor: {string.Join("; ", fields)}.</summary>"
-                : $"/// <summary>Bytes per block of plane {p}, '{plane.Name}': {string.Join("; ", fields)}.</summary>");
+                ? $"/// <summary>Bytes of plane {p}, '{Xml(plane.Name)}', which holds one value for the whole tensor: {string.Join("; ", fields)}.</summary>"
+                : $"/// <summary>Bytes per block of plane {p}, '{Xml(plane.Name)}': {string.Join("; ", fields)}.</summary>");
             w.WriteLine(GeneratedCode);
             w.WriteLine($"public const int Plane{p}BytesPerBlock = {Int(plane.BytesPerBlock)};");
         }

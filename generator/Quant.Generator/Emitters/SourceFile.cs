@@ -1,5 +1,7 @@
 using System;
 using System.Globalization;
+using System.Linq;
+using System.Text.RegularExpressions;
 using Quant.Generator.Helpers;
 using Quant.Generator.Model;
 
@@ -8,7 +10,10 @@ namespace Quant.Generator.Emitters;
 /// <summary>The frame every generated file shares: header, namespace, containing types, the partial class.</summary>
 internal static class SourceFile
 {
-    public const string GeneratedCode = "[global::System.CodeDom.Compiler.GeneratedCode(\"Quant.Generator\", \"1.0\")]";
+    /// <summary>The generator's version, as every generated member's [GeneratedCode] gives it.</summary>
+    private static readonly string s_version = typeof(SourceFile).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
+    public static readonly string GeneratedCode = $"[global::System.CodeDom.Compiler.GeneratedCode(\"Quant.Generator\", \"{s_version}\")]";
 
     public static string Write(FormatModel model, string what, Action<IndentedTextWriter> body, string? preamble = null)
     {
@@ -24,8 +29,13 @@ internal static class SourceFile
         scopes.Add(w.Block($"partial class {model.Type.Name}"));
         body(w);
         for (int i = scopes.Count - 1; i >= 0; i--) scopes[i].Dispose();
-        return w.ToString();
+        // Emitters end each member with a blank line; none belongs before a closing brace.
+        return Regex.Replace(w.ToString(), @"\n\n(\s*\})", "\n$1");
     }
+
+    /// <summary>Text for an XML doc comment: &amp;, &lt; and &gt; escaped, one line.</summary>
+    public static string Xml(string? text) =>
+        (text ?? "").Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;").Replace("\r", " ").Replace("\n", " ");
 
     /// <summary>A float literal that reads back as the same float, in the invariant culture.</summary>
     public static string Float(float value)
@@ -43,6 +53,47 @@ internal static class SourceFile
 
     public static string Int(int value) => value.ToString(CultureInfo.InvariantCulture);
 
-    public static string Str(string? value) =>
-        value is null ? "null" : "\"" + value.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
+    /// <summary>A C# string literal of <paramref name="value"/>: quotes, backslashes and every control or line-separator character escaped.</summary>
+    public static string Str(string? value)
+    {
+        if (value is null) return "null";
+        var builder = new System.Text.StringBuilder("\"");
+        foreach (char c in value)
+        {
+            if (c == '"' || c == '\\') builder.Append('\\').Append(c);
+            else if (c < 0x20 || c == 0x7F || c == '\u0085' || c == '\u2028' || c == '\u2029') builder.Append("\\u").Append(((int)c).ToString("X4", CultureInfo.InvariantCulture));
+            else builder.Append(c);
+        }
+        return builder.Append('"').ToString();
+    }
+
+    /// <summary>
+    /// The names the CPU kernels use, qualified with <c>global::</c> so that no type of the user's namespace
+    /// (a <c>Math</c> or an <c>Fp16</c> of their own) can hide them. The emitter writes the short names.
+    /// </summary>
+    private static readonly (Regex Pattern, string Replacement)[] s_qualified = new (string Name, string Namespace)[]
+    {
+        ("Span", "System"), ("ReadOnlySpan", "System"), ("Math", "System"), ("MathF", "System"),
+        ("Unsafe", "System.Runtime.CompilerServices"), ("MethodImpl", "System.Runtime.CompilerServices"), ("MethodImplOptions", "System.Runtime.CompilerServices"),
+        ("MemoryMarshal", "System.Runtime.InteropServices"),
+        ("Vector128", "System.Runtime.Intrinsics"), ("Vector256", "System.Runtime.Intrinsics"), ("Vector512", "System.Runtime.Intrinsics"),
+        ("Fp16", "Quant.Numerics"), ("Fp32", "Quant.Numerics"), ("Bf16", "Quant.Numerics"), ("E8M0", "Quant.Numerics"), ("E4M3", "Quant.Numerics"),
+        ("Minifloat", "Quant.Numerics"), ("MinifloatOverflow", "Quant.Numerics"), ("QuantMath", "Quant.Numerics"), ("BitPacking", "Quant.Numerics"),
+        ("SimdCodes", "Quant.Simd"), ("Simd128", "Quant.Simd"), ("Simd256", "Quant.Simd"), ("Simd512", "Quant.Simd"),
+    }.Select(t => (new Regex($@"(?<![\w.:]){t.Name}(?=[.<(])", RegexOptions.CultureInvariant), $"global::{t.Namespace}.{t.Name}")).ToArray();
+
+    /// <summary>Qualifies the short names of <see cref="s_qualified"/> in generated code (outside comments).</summary>
+    public static string Qualify(string code)
+    {
+        var lines = code.Split('\n');
+        for (int i = 0; i < lines.Length; i++)
+        {
+            string line = lines[i];
+            int comment = line.IndexOf("//", StringComparison.Ordinal);
+            string text = comment < 0 ? line : line.Substring(0, comment);
+            foreach (var (pattern, replacement) in s_qualified) text = pattern.Replace(text, replacement);
+            lines[i] = comment < 0 ? text : text + line.Substring(comment);
+        }
+        return string.Join("\n", lines);
+    }
 }

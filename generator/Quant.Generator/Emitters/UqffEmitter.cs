@@ -20,7 +20,7 @@ internal static class UqffEmitter
             using (w.Block("public static byte[] WriteUqffLayer(global::Quant.QuantMatrix weight, global::System.ReadOnlySpan<float> bias = default)"))
             {
                 w.WriteLine("global::System.ArgumentNullException.ThrowIfNull(weight);");
-                using (w.Block("if (!ReferenceEquals(weight.Format, Info))"))
+                using (w.Block("if (!global::System.Object.ReferenceEquals(weight.Format, Info))"))
                 {
                     w.WriteLine($"throw new global::System.ArgumentException($\"The weight is in format '{{weight.Format.Name}}', not '{m.Name}'.\", nameof(weight));");
                 }
@@ -35,7 +35,7 @@ internal static class UqffEmitter
             using (w.Block("public static global::Quant.QuantMatrix ReadUqffLayer(global::System.ReadOnlySpan<byte> blob, out float[]? bias)"))
             {
                 w.WriteLine("var weight = global::Quant.Uqff.UqffCodec.ReadQuantLayer(blob, out bias);");
-                using (w.Block("if (!ReferenceEquals(weight.Format, Info))"))
+                using (w.Block("if (!global::System.Object.ReferenceEquals(weight.Format, Info))"))
                 {
                     w.WriteLine($"throw new global::Quant.QuantFormatException($\"The UQFF layer holds a '{{weight.Format.Name}}' weight, not '{m.Name}'.\");");
                 }

@@ -140,12 +140,12 @@ internal sealed record FormatModel(
     /// <summary>Blocks of fewer than 16 elements (f16, bf16): the SIMD paths step over 16 / BlockSize of them at a time.</summary>
     public int SimdStepBlocks => BlockSize >= 16 ? 1 : 16 / BlockSize;
 
-    /// <summary>The identity used to find duplicates across declarations.</summary>
-    public FormatIdentity Identity => new(Name, Type.Namespace.Length == 0 ? Type.FileStem : Type.Namespace + "." + Type.FileStem, Uqff, GgufType);
+    /// <summary>The type's full name, for messages.</summary>
+    public string TypeName => Type.Namespace.Length == 0 ? Type.FileStem : Type.Namespace + "." + Type.FileStem;
 }
 
-/// <summary>What two declarations must not share.</summary>
-internal sealed record FormatIdentity(string Name, string TypeName, UqffLayerKind Uqff, int GgufType);
+/// <summary>What two declarations must not share, and where the declaration is (for the duplicate diagnostics).</summary>
+internal sealed record FormatIdentity(string Name, string TypeName, UqffLayerKind Uqff, int GgufType, Diagnostics.DiagnosticInfo Where);
 
-/// <summary>The result of parsing one declaration: a model when it is valid, and its diagnostics.</summary>
-internal sealed record ParseResult(FormatModel? Model, EquatableArray<Diagnostics.DiagnosticInfo> Diagnostics);
+/// <summary>The result of parsing one declaration: a model when it is valid, its identity, and its diagnostics.</summary>
+internal sealed record ParseResult(FormatModel? Model, FormatIdentity? Identity, EquatableArray<Diagnostics.DiagnosticInfo> Diagnostics);
