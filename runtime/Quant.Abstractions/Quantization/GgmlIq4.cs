@@ -44,7 +44,7 @@ public static class GgmlIq4
         Span<float> weights = stackalloc float[BlockSize];
         BlockWeights(x, importance, TwiceMeanSquare(x), weights);
         float scale = GgmlSearch.Iq4BlockScale(x, weights, Codebook, ChunkTrials, codes);
-        d = GgmlLegacy.RoundToF16(scale);
+        d = GgmlSearch.RoundToF16(scale);
         // The re-pick uses the float32 scale from before f16 rounding.
         float inverse = scale != 0f ? 1f / scale : 0f;
         for (int j = 0; j < BlockSize; j++) codes[j] = (byte)GgmlSearch.BestIndexInt8(Codebook, inverse * x[j]);
@@ -70,7 +70,7 @@ public static class GgmlIq4
         Span<float> weights = stackalloc float[BlockSize];
         BlockWeights(x, default, 0f, weights);
         codes[..BlockSize].Fill(8);
-        d = GgmlLegacy.RoundToF16(GgmlSearch.Iq4BlockScale(x, weights, Codebook, -1, codes));
+        d = GgmlSearch.RoundToF16(GgmlSearch.Iq4BlockScale(x, weights, Codebook, -1, codes));
     }
 
     /// <summary>
@@ -120,11 +120,11 @@ public static class GgmlIq4
             for (int j = 0; j < BlockSize; j++) codes[BlockSize * ib + j] = (byte)GgmlSearch.BestIndexInt8(Codebook, idl * xb[j]);
             scales[ib] = (byte)(l + 32);
         }
-        d = GgmlLegacy.RoundToF16(superScale);
+        d = GgmlSearch.RoundToF16(superScale);
     }
 
     /// <summary>ggml's <c>sigma2</c> here: the sum of squares times 2 / n (n a power of two, so exact either way).</summary>
-    private static float TwiceMeanSquare(ReadOnlySpan<float> x) => GgmlKQuants.SumOfSquares(x) * (2f / x.Length);
+    private static float TwiceMeanSquare(ReadOnlySpan<float> x) => GgmlSearch.SumOfSquares(x) * (2f / x.Length);
 
     private static void BlockWeights(ReadOnlySpan<float> x, ReadOnlySpan<float> importance, float sigma2, Span<float> weights)
     {
@@ -134,7 +134,7 @@ public static class GgmlIq4
         }
         else
         {
-            GgmlLegacy.SigmaWeights(x, importance, sigma2, weights);
+            GgmlSearch.SigmaWeights(x, importance, sigma2, weights);
         }
     }
 

@@ -66,33 +66,33 @@ public static class GgmlKQuants
             {
                 float iscale = 15f / maxScale;
                 for (int g = 0; g < 16; g++) scaleBytes[g] = (byte)QuantMath.NearestInt(iscale * groupScales[g]);
-                storedD = GgmlLegacy.RoundToF16(maxScale / 15f);
+                storedD = GgmlSearch.RoundToF16(maxScale / 15f);
             }
             if (maxMin > 0f)
             {
                 float iscale = 15f / maxMin;
                 for (int g = 0; g < 16; g++) scaleBytes[g] |= (byte)(QuantMath.NearestInt(iscale * groupMins[g]) << 4);
-                storedDmin = GgmlLegacy.RoundToF16(maxMin / 15f);
+                storedDmin = GgmlSearch.RoundToF16(maxMin / 15f);
             }
         }
         else
         {
             // quantize_row_q2_K_impl: imatrix weights (note sigma2 is the plain mean square here, not twice it).
-            float sigma2 = SumOfSquares(x) / SuperBlockSize;
+            float sigma2 = GgmlSearch.SumOfSquares(x) / SuperBlockSize;
             Span<float> groupWeights = stackalloc float[16];
             for (int g = 0; g < 16; g++)
             {
                 ReadOnlySpan<float> xg = x.Slice(16 * g, 16);
-                GgmlLegacy.SigmaWeights(xg, importance.Slice(16 * g, 16), sigma2, weights);
-                groupWeights[g] = Sum(weights);
+                GgmlSearch.SigmaWeights(xg, importance.Slice(16 * g, 16), sigma2, weights);
+                groupWeights[g] = GgmlSearch.Sum(weights);
                 groupScales[g] = GgmlSearch.MakeQkxQuants(xg, 3, weights, codes.Slice(16 * g, 16), out groupMins[g], -0.9f, 0.05f, 36, useMad: false);
             }
             Span<byte> scaleCodes = stackalloc byte[16];
             Span<byte> minCodes = stackalloc byte[16];
             float dm = GgmlSearch.MakeQpQuants(groupScales, 15, scaleCodes, groupWeights);
             float mm = GgmlSearch.MakeQpQuants(groupMins, 15, minCodes, groupWeights);
-            storedD = GgmlLegacy.RoundToF16(dm);
-            storedDmin = GgmlLegacy.RoundToF16(mm);
+            storedD = GgmlSearch.RoundToF16(dm);
+            storedDmin = GgmlSearch.RoundToF16(mm);
             for (int g = 0; g < 16; g++) scaleBytes[g] = (byte)(scaleCodes[g] | (minCodes[g] << 4));
         }
 
@@ -153,7 +153,7 @@ public static class GgmlKQuants
                     sbyte l = (sbyte)QuantMath.NearestInt(iscale * groupScales[g]);
                     scales[g] = (byte)(Math.Clamp((int)l, -32, 31) + 32);
                 }
-                storedD = GgmlLegacy.RoundToF16(1f / iscale);
+                storedD = GgmlSearch.RoundToF16(1f / iscale);
             }
             else
             {
@@ -165,18 +165,18 @@ public static class GgmlKQuants
         else
         {
             // quantize_row_q3_K_impl: weighted make_qx_quants per group, then again over the 16 group scales.
-            float sigma2 = 2 * SumOfSquares(x) / SuperBlockSize;
+            float sigma2 = 2 * GgmlSearch.SumOfSquares(x) / SuperBlockSize;
             Span<float> weights = stackalloc float[16];
             Span<float> groupWeights = stackalloc float[16];
             for (int g = 0; g < 16; g++)
             {
                 ReadOnlySpan<float> xg = x.Slice(16 * g, 16);
-                GgmlLegacy.SigmaWeights(xg, importance.Slice(16 * g, 16), sigma2, weights);
-                groupWeights[g] = Sum(weights);
+                GgmlSearch.SigmaWeights(xg, importance.Slice(16 * g, 16), sigma2, weights);
+                groupWeights[g] = GgmlSearch.Sum(weights);
                 groupScales[g] = GgmlSearch.MakeQxQuants(xg, 4, weights, codes.Slice(16 * g, 16));
             }
             float blockScale = GgmlSearch.MakeQxQuants(groupScales, 32, groupWeights, scales);
-            storedD = GgmlLegacy.RoundToF16(blockScale);
+            storedD = GgmlSearch.RoundToF16(blockScale);
         }
 
         for (int g = 0; g < 16; g++)
@@ -260,7 +260,7 @@ public static class GgmlKQuants
         }
 
         float iscale = -128f / maxScale;
-        float storedD = GgmlLegacy.RoundToF16(1f / iscale);
+        float storedD = GgmlSearch.RoundToF16(1f / iscale);
         for (int g = 0; g < 16; g++) scales[g] = (sbyte)Math.Min(127, QuantMath.NearestInt(iscale * groupScales[g]));
         for (int g = 0; g < 16; g++)
         {
@@ -329,7 +329,7 @@ public static class GgmlKQuants
             for (int j = 0; j < 8; j++)
             {
                 ReadOnlySpan<float> xs = x.Slice(32 * j, 32);
-                float averageMagnitude = MathF.Sqrt(SumOfSquares(xs) / 32);
+                float averageMagnitude = MathF.Sqrt(GgmlSearch.SumOfSquares(xs) / 32);
                 for (int l = 0; l < 32; l++) weights[l] = averageMagnitude + MathF.Abs(xs[l]);
                 subScales[j] = GgmlSearch.MakeQkxQuants(xs, nmax, weights, codes.Slice(32 * j, 32), out subMins[j], rmin, 0.1f, nstep, useMad: false);
                 if (subScales[j] > maxScale) maxScale = subScales[j];
@@ -343,19 +343,19 @@ public static class GgmlKQuants
                 scaleCodes[j] = Math.Min((byte)63, (byte)QuantMath.NearestInt(inverseScale * subScales[j]));
                 minCodes[j] = Math.Min((byte)63, (byte)QuantMath.NearestInt(inverseMin * subMins[j]));
             }
-            storedD = GgmlLegacy.RoundToF16(maxScale / 63f);
-            storedDmin = GgmlLegacy.RoundToF16(maxMin / 63f);
+            storedD = GgmlSearch.RoundToF16(maxScale / 63f);
+            storedDmin = GgmlSearch.RoundToF16(maxMin / 63f);
         }
         else
         {
             // quantize_row_q4_K_impl / q5_K_impl: imatrix weights, make_qkx3_quants, scales by make_qp_quants.
-            float sigma2 = 2 * SumOfSquares(x) / SuperBlockSize;
+            float sigma2 = 2 * GgmlSearch.SumOfSquares(x) / SuperBlockSize;
             Span<float> subWeights = stackalloc float[8];
             for (int j = 0; j < 8; j++)
             {
                 ReadOnlySpan<float> xs = x.Slice(32 * j, 32);
-                GgmlLegacy.SigmaWeights(xs, importance.Slice(32 * j, 32), sigma2, weights);
-                subWeights[j] = Sum(weights);
+                GgmlSearch.SigmaWeights(xs, importance.Slice(32 * j, 32), sigma2, weights);
+                subWeights[j] = GgmlSearch.Sum(weights);
                 subScales[j] = GgmlSearch.MakeQkxQuants(xs, nmax, weights, codes.Slice(32 * j, 32), out subMins[j], -0.9f, 0.05f, 36, useMad: false);
             }
             float dBlock = GgmlSearch.MakeQpQuants(subScales, 63, scaleCodes, subWeights);
@@ -369,8 +369,8 @@ public static class GgmlKQuants
                     minCodes[j] = Math.Min((byte)63, minCodes[j]);
                 }
             }
-            storedD = GgmlLegacy.RoundToF16(dBlock);
-            storedDmin = GgmlLegacy.RoundToF16(mBlock);
+            storedD = GgmlSearch.RoundToF16(dBlock);
+            storedDmin = GgmlSearch.RoundToF16(mBlock);
         }
 
         // Through the 12-byte packing and back, so that a code the packing cannot hold reads as ggml reads it.
@@ -423,21 +423,6 @@ public static class GgmlKQuants
             scale = (byte)((packed[j + 4] & 0xF) | ((packed[j - 4] >> 6) << 4));
             min = (byte)((packed[j + 4] >> 4) | ((packed[j] >> 6) << 4));
         }
-    }
-
-    /// <summary>Sum of x^2 in element order, in float32, as ggml's loops accumulate it.</summary>
-    internal static float SumOfSquares(ReadOnlySpan<float> x)
-    {
-        float sum = 0f;
-        foreach (float v in x) sum += v * v;
-        return sum;
-    }
-
-    private static float Sum(ReadOnlySpan<float> values)
-    {
-        float sum = 0f;
-        foreach (float v in values) sum += v;
-        return sum;
     }
 
     private static void CheckSuperBlock(ReadOnlySpan<float> x, ReadOnlySpan<float> importance, int codesLength)

@@ -26,13 +26,7 @@ public static class GgmlLegacy
     /// </summary>
     /// <param name="row">The whole row, <c>K</c> floats.</param>
     /// <returns>The mean square of the row (0 for an empty row).</returns>
-    public static float RowSigma2(ReadOnlySpan<float> row)
-    {
-        if (row.IsEmpty) return 0f;
-        float sum = 0f;
-        foreach (float v in row) sum += v * v;
-        return sum / row.Length;
-    }
+    public static float RowSigma2(ReadOnlySpan<float> row) => row.IsEmpty ? 0f : GgmlSearch.SumOfSquares(row) / row.Length;
 
     /// <summary>
     /// q4_0 (<paramref name="bits"/> = 4) or q5_0 (5): value = (code - 2^(bits-1)) * d. With an importance
@@ -60,13 +54,13 @@ public static class GgmlLegacy
             // C truncates (int8_t)(x * id + half + 0.5): the 0.5 makes the truncation a rounding.
             float offset = half + 0.5f;
             for (int j = 0; j < BlockSize; j++) codes[j] = (byte)Math.Min(top, (int)(x[j] * inverse + offset));
-            d = RoundToF16(scale);
+            d = GgmlSearch.RoundToF16(scale);
             return;
         }
 
         Span<float> weights = stackalloc float[BlockSize];
-        SigmaWeights(x, importance, rowSigma2, weights);
-        d = RoundToF16(GgmlSearch.MakeQxQuants(x, half, weights, codes));
+        GgmlSearch.SigmaWeights(x, importance, rowSigma2, weights);
+        d = GgmlSearch.RoundToF16(GgmlSearch.MakeQxQuants(x, half, weights, codes));
     }
 
     /// <summary>
@@ -96,29 +90,20 @@ public static class GgmlLegacy
             for (int j = 0; j < BlockSize; j++)
             {
                 int code = (int)((x[j] - min) * inverse + 0.5f);
-                // q4_1 clamps at 15; q5_1 does not clamp (its codes cannot exceed 31 but by rounding of id).
+                // q4_1 clamps at 15; q5_1 does not clamp (the largest value lands on 31) and stores the low five bits.
                 codes[j] = (byte)(bits == 4 ? Math.Min(15, code) : code & 31);
             }
-            d = RoundToF16(scale);
-            m = RoundToF16(min);
+            d = GgmlSearch.RoundToF16(scale);
+            m = GgmlSearch.RoundToF16(min);
             return;
         }
 
         Span<float> weights = stackalloc float[BlockSize];
-        SigmaWeights(x, importance, rowSigma2, weights);
+        GgmlSearch.SigmaWeights(x, importance, rowSigma2, weights);
         float fitScale = GgmlSearch.MakeQkxQuants(x, nmax, weights, codes, out float negatedMin, -0.9f, 0.05f, 36, useMad: false);
-        d = RoundToF16(fitScale);
-        m = RoundToF16(-negatedMin);
+        d = GgmlSearch.RoundToF16(fitScale);
+        m = GgmlSearch.RoundToF16(-negatedMin);
     }
-
-    /// <summary>weight_j = importance_j * sqrt(sigma2 + x_j^2), ggml's imatrix weighting.</summary>
-    internal static void SigmaWeights(ReadOnlySpan<float> x, ReadOnlySpan<float> importance, float sigma2, Span<float> weights)
-    {
-        for (int j = 0; j < x.Length; j++) weights[j] = importance[j] * MathF.Sqrt(sigma2 + x[j] * x[j]);
-    }
-
-    /// <summary>The float32 value of the f16 ggml stores for <paramref name="value"/>.</summary>
-    internal static float RoundToF16(float value) => Fp16.ToSingle(Fp16.FromSingle(value));
 
     private static void CheckBlock(ReadOnlySpan<float> x, ReadOnlySpan<float> importance, int bits, Span<byte> codes)
     {

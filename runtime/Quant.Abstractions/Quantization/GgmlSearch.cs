@@ -7,6 +7,8 @@ namespace Quant.Quantization;
 /// The scale searches ggml's block quantizers share (ggml-quants.c: <c>make_qx_quants</c>,
 /// <c>make_q3_quants</c>, <c>make_qkx2_quants</c> / <c>make_qkx3_quants</c>, <c>make_qp_quants</c>,
 /// <c>best_index_int8</c>), re-expressed so that every float32 operation happens in ggml's order.
+/// Read from ggml-org/ggml ggml-quants.c (commit 5136ed06); checked bit for bit against the peer vectors
+/// made with ggml d99724f2 (tests/Quant.Ggml.Tests).
 /// </summary>
 /// <remarks>
 /// Bit-exactness rules kept throughout: every product and sum is a separate float32 operation (no fused
@@ -437,5 +439,30 @@ internal static class GgmlSearch
             }
         }
         return d;
+    }
+
+    /// <summary>weight_j = importance_j * sqrt(sigma2 + x_j^2), ggml's imatrix weighting.</summary>
+    internal static void SigmaWeights(ReadOnlySpan<float> x, ReadOnlySpan<float> importance, float sigma2, Span<float> weights)
+    {
+        for (int j = 0; j < x.Length; j++) weights[j] = importance[j] * MathF.Sqrt(sigma2 + x[j] * x[j]);
+    }
+
+    /// <summary>The float32 value of the f16 ggml stores for <paramref name="value"/>.</summary>
+    internal static float RoundToF16(float value) => Fp16.ToSingle(Fp16.FromSingle(value));
+
+    /// <summary>Sum of x^2 in element order, in float32, as ggml's loops accumulate it.</summary>
+    internal static float SumOfSquares(ReadOnlySpan<float> x)
+    {
+        float sum = 0f;
+        foreach (float v in x) sum += v * v;
+        return sum;
+    }
+
+    /// <summary>Sum in element order, in float32.</summary>
+    internal static float Sum(ReadOnlySpan<float> values)
+    {
+        float sum = 0f;
+        foreach (float v in values) sum += v;
+        return sum;
     }
 }
