@@ -20,6 +20,7 @@ partial class QuantFormatGenerator
     internal static class Parser
     {
         private static readonly Regex s_name = new("^[a-z][a-z0-9_]{0,31}$", RegexOptions.CultureInvariant);
+        private static readonly Regex s_formatName = new("^[a-z][A-Za-z0-9_]{0,31}$", RegexOptions.CultureInvariant);
         private static readonly Regex s_planeName = new("^[A-Za-z_][A-Za-z0-9_.]{0,63}$", RegexOptions.CultureInvariant);
 
         public static ParseResult Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
@@ -47,7 +48,7 @@ partial class QuantFormatGenerator
             }
         }
 
-        private sealed class Reader(INamedTypeSymbol symbol, TypeDeclarationSyntax node, List<DiagnosticInfo> diagnostics, CancellationToken cancellationToken)
+        internal sealed class Reader(INamedTypeSymbol symbol, TypeDeclarationSyntax node, List<DiagnosticInfo> diagnostics, CancellationToken cancellationToken)
         {
             private string _name = symbol.Name;
 
@@ -69,7 +70,7 @@ partial class QuantFormatGenerator
                 var type = ReadTypeLocation();
                 var format = attributes.First(a => a.AttributeClass!.Name == "QuantFormatAttribute");
                 _name = format.ConstructorArguments.Length > 0 ? format.ConstructorArguments[0].Value as string ?? "" : "";
-                if (!s_name.IsMatch(_name)) Report(D.InvalidName, format, _name);
+                if (!s_formatName.IsMatch(_name)) Report(D.InvalidName, format, _name);
                 cancellationToken.ThrowIfCancellationRequested();
 
                 // Record order is attribute order, so all field attributes must sit on one declaration.
@@ -100,7 +101,8 @@ partial class QuantFormatGenerator
                 ScaleModel? scale = null;
                 MinModel? min = null;
                 SubScaleModel? subScales = null;
-                ScaleModel? tensorScale = null;
+                ScaleModel? tensorScale = null, blockSum = null;
+                GroupSumsModel? groupSums = null;
                 int codeBits = 0;
                 bool hasCodes = false;
                 var subParts = new List<CodePartModel>();
@@ -176,6 +178,23 @@ partial class QuantFormatGenerator
                                 parts.Add(new CodePartModel(field, bits, packing, stride, -1));
                             }
                             codeBits += bits;
+                            break;
+                        }
+                        case "BlockSumAttribute":
+                        {
+                            var sumCode = (ScaleCodeKind)(int)attribute.ConstructorArguments[0].Value!;
+                            blockSum = new ScaleModel(AddField(Named(attribute, "Name", "s"), FieldRole.BlockSum, null, ScaleSize(sumCode)), sumCode);
+                            break;
+                        }
+                        case "GroupSumsAttribute":
+                        {
+                            int elements = (int)attribute.ConstructorArguments[0].Value!;
+                            if (elements <= 0 || blockSize % elements != 0)
+                            {
+                                Report(D.InvalidBlock, attribute, _name, $"[GroupSums({elements})] must divide the block of {blockSize} elements");
+                                return null;
+                            }
+                            groupSums = new GroupSumsModel(AddField(Named(attribute, "Name", "bsums"), FieldRole.GroupSums, null, blockSize / elements * 2), elements);
                             break;
                         }
                         case "TensorScaleAttribute":
@@ -364,14 +383,19 @@ partial class QuantFormatGenerator
                     return null;
                 }
 
-                var rules = ReadRules(attributes, format, code, scale, min);
+                if ((blockSum is not null || groupSums is not null) && code.Kind != ElementKind.Integer)
+                {
+                    Report(D.InvalidBlock, format, _name, "[BlockSum] and [GroupSums] add up integer values, so they need [Integer] codes");
+                    return null;
+                }
+                var rules = ReadRules(attributes, format, code, scale, min, subScales, blockSize, subBlock);
                 if (rules is null || diagnostics.Count > 0) return null;
 
                 return new FormatModel(type, _name, description, uqff, ggufType, vecDot, blockSize, subBlock, tileRows,
-                    planeModels, fieldModels, code, scale, min, subScales, tensorScale, rules.Value);
+                    planeModels, fieldModels, code, scale, min, subScales, tensorScale, blockSum, groupSums, rules.Value);
             }
 
-            private static bool IsField(string attributeName) => attributeName is "ScaleAttribute" or "MinAttribute" or "CodesAttribute" or "HighBitsAttribute" or "SubScalesAttribute" or "SubScaleHighBitsAttribute" or "TensorScaleAttribute";
+            private static bool IsField(string attributeName) => attributeName is "ScaleAttribute" or "MinAttribute" or "CodesAttribute" or "HighBitsAttribute" or "SubScalesAttribute" or "SubScaleHighBitsAttribute" or "TensorScaleAttribute" or "BlockSumAttribute" or "GroupSumsAttribute";
 
             /// <summary>Names the generated code declares in the format's class; the class itself cannot have one of them.</summary>
             private static readonly string[] s_reservedNames =
@@ -620,7 +644,8 @@ partial class QuantFormatGenerator
                 }
             }
 
-            private EquatableArray<RuleModel>? ReadRules(List<AttributeData> attributes, AttributeData format, CodeModel code, ScaleModel? scale, MinModel? min)
+            private EquatableArray<RuleModel>? ReadRules(List<AttributeData> attributes, AttributeData format, CodeModel code, ScaleModel? scale, MinModel? min,
+                SubScaleModel? sub, int blockSize, int subBlock)
             {
                 var rules = new List<RuleModel>();
                 foreach (var attribute in attributes.Where(a => a.AttributeClass!.Name == "QuantRuleAttribute"))
@@ -637,7 +662,9 @@ partial class QuantFormatGenerator
                         Report(D.InvalidRules, attribute, _name, $"two rules are named '{name}' (or names that differ only in underscores)");
                         return null;
                     }
-                    string? problem = RuleProblem(kind, (RoundingKind)Named(attribute, "Rounding", 0), code, scale, min);
+                    string? problem = kind is RuleKind.GgmlKQuant or RuleKind.GgmlIq4 or RuleKind.ReciprocalSignedMax
+                        ? GgmlFamilyProblem(kind, code, scale, min, sub, blockSize, subBlock)
+                        : RuleProblem(kind, (RoundingKind)Named(attribute, "Rounding", 0), code, scale, min);
                     if (problem is not null)
                     {
                         Report(D.RuleDoesNotFit, attribute, name, kind, _name, problem);
@@ -710,6 +737,50 @@ partial class QuantFormatGenerator
             }
 
             private static string MethodName(string rule) => rule.Replace("_", "");
+
+            private static readonly float[] s_iq4Codebook = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+
+            /// <summary>Which ggml search a declaration's shape selects, or null when none fits.</summary>
+            internal static string? GgmlVariant(RuleKind kind, CodeModel code, ScaleModel? scale, MinModel? min, SubScaleModel? sub, int blockSize, int subBlock)
+            {
+                bool f16 = scale?.Code == ScaleCodeKind.F16;
+                bool withMins = sub?.WithMins == true && min is { Mode: MinModeKind.SubtractScaled, Code: ScaleCodeKind.F16 };
+                bool integer = code.Kind == ElementKind.Integer && !code.Signed;
+                switch (kind)
+                {
+                    case RuleKind.GgmlKQuant when blockSize == 256 && f16 && integer && sub is not null:
+                        return (code.Bits, code.Offset, subBlock, sub.Bits, sub.Offset, sub.Signed, withMins) switch
+                        {
+                            (2, 0, 16, 4, 0, false, true) => "Q2K",
+                            (3, 4, 16, 6, 32, false, false) when min is null => "Q3K",
+                            (4, 0, 32, 6, 0, false, true) => "Q4K",
+                            (5, 0, 32, 6, 0, false, true) => "Q5K",
+                            (6, 32, 16, 8, 0, true, false) when min is null => "Q6K",
+                            _ => null,
+                        };
+                    case RuleKind.GgmlIq4 when f16 && min is null && code.Kind == ElementKind.Codebook && code.Table.SequenceEqual(s_iq4Codebook):
+                        if (blockSize == 32 && sub is null) return "Iq4Nl";
+                        return blockSize == 256 && subBlock == 32 && sub is { Bits: 6, Offset: 32, Signed: false, WithMins: false } ? "Iq4Xs" : null;
+                    case RuleKind.ReciprocalSignedMax when blockSize == 256 && scale?.Code == ScaleCodeKind.F32 && min is null && sub is null
+                        && code.Kind == ElementKind.Integer && code.Signed && code.Bits == 8:
+                        return "Q8K";
+                    default:
+                        return null;
+                }
+            }
+
+            private static string? GgmlFamilyProblem(RuleKind kind, CodeModel code, ScaleModel? scale, MinModel? min, SubScaleModel? sub, int blockSize, int subBlock)
+            {
+                if (GgmlVariant(kind, code, scale, min, sub, blockSize, subBlock) is not null) return null;
+                return kind switch
+                {
+                    RuleKind.GgmlKQuant => "its searches exist for ggml's five K-quant shapes only (256-element super-blocks with F16 scales: "
+                        + "2-bit codes in 16-element sub-blocks with 4-bit scales and mins, 3-bit codes minus 4 with 6-bit scales minus 32, "
+                        + "4- and 5-bit codes in 32-element sub-blocks with 6-bit scales and mins, 6-bit codes minus 32 with int8 scales)",
+                    RuleKind.GgmlIq4 => "it needs ggml's iq4_nl codebook with an F16 scale, in 32-element blocks (iq4_nl) or 256-element super-blocks of 32 with 6-bit sub-scales minus 32 (iq4_xs)",
+                    _ => "it needs signed 8-bit codes in 256-element blocks with an F32 scale (ggml q8_K)",
+                };
+            }
 
             private static int ScaleSize(ScaleCodeKind code) => code switch
             {

@@ -16,7 +16,7 @@ internal static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor InvalidName = Error("QG0002",
         "Invalid format name",
-        "Format name '{0}' is not valid: use 1 to 32 lower-case letters, digits and '_', starting with a letter");
+        "Format name '{0}' is not valid: use 1 to 32 letters, digits and '_', starting with a lower-case letter");
 
     public static readonly DiagnosticDescriptor MissingBlock = Error("QG0003",
         "Missing block size",

@@ -218,6 +218,10 @@ partial class CpuEmitter
                     if (!m.Planes[p].PerTensor) w.WriteLine($"destination.Plane{p}.Slice(0, blocks * Plane{p}BytesPerBlock).Clear();");
                 }
                 DeclarePlanes("destination", null);
+                using (w.Block("if (!options.Importance.IsEmpty && options.Importance.Length != source.Length)"))
+                {
+                    w.WriteLine("throw new global::System.ArgumentException($\"The importance row holds {options.Importance.Length} floats for a row of {source.Length}.\", nameof(options));");
+                }
                 using (w.Block("switch (Info.ResolveRule(options.Rule))"))
                 {
                     for (int r = 0; r < m.Rules.Count; r++)
@@ -225,7 +229,7 @@ partial class CpuEmitter
                         w.WriteLine($"case {r}:");
                         using (w.Indent())
                         {
-                            w.WriteLine($"Quantize{Pascal(m.Rules[r].Name)}(blocks, source, {PlaneArguments});");
+                            w.WriteLine($"Quantize{Pascal(m.Rules[r].Name)}(blocks, source, options.Importance, {PlaneArguments});");
                             w.WriteLine("break;");
                         }
                     }
@@ -244,14 +248,25 @@ partial class CpuEmitter
         {
             w.WriteLine($"/// <summary>Rule <c>{rule.Name}</c> ({rule.Kind}){(rule.Description is null ? "" : ": " + Xml(rule.Description).TrimEnd('.'))}.</summary>");
             w.WriteLine(GeneratedCode);
-            using (w.Block($"private static void Quantize{Pascal(rule.Name)}(int blocks, ReadOnlySpan<float> source, {PlaneParameters})"))
+            bool usesImportance = rule.Kind is RuleKind.GgmlKQuant or RuleKind.GgmlIq4
+                || (rule.Kind is RuleKind.SignedMax or RuleKind.MinMax && m.Code.Kind == ElementKind.Integer && m.BlockSize == 32 && m.Code.Bits is 4 or 5);
+            using (w.Block($"private static void Quantize{Pascal(rule.Name)}(int blocks, ReadOnlySpan<float> source, ReadOnlySpan<float> importance, {PlaneParameters})"))
             {
                 DeclareTensorScale();
                 w.WriteLine($"Span<{CodeType}> codes = stackalloc {CodeType}[BlockSize];");
+                DeclareSubScaleBuffers();
+                if (usesImportance && rule.Kind is RuleKind.SignedMax or RuleKind.MinMax)
+                {
+                    w.WriteLine("// With an importance matrix ggml weighs each element by imatrix * sqrt(sigma2 + x^2), sigma2 the row's mean square.");
+                    w.WriteLine("float rowSigma2 = importance.IsEmpty ? 0f : global::Quant.Quantization.GgmlLegacy.RowSigma2(source);");
+                }
                 using (w.Block("for (int b = 0; b < blocks; b++)"))
                 {
                     w.WriteLine("ReadOnlySpan<float> x = source.Slice(b * BlockSize, BlockSize);");
-                    EmitRuleBody(rule);
+                    if (usesImportance) w.WriteLine("ReadOnlySpan<float> weights = importance.IsEmpty ? default : importance.Slice(b * BlockSize, BlockSize);");
+                    EmitRuleBody(rule, usesImportance);
+                    EmitDerivedFields();
+                    if (Sub is not null && rule.Kind is RuleKind.GgmlKQuant or RuleKind.GgmlIq4) w.WriteLine($"PackSubScales(scales, mins, {PlaneArguments});");
                     w.WriteLine($"PackCodes(codes, {PlaneArguments});");
                     AdvancePlanes();
                 }
@@ -275,7 +290,32 @@ partial class CpuEmitter
             }
         }
 
-        private void EmitRuleBody(RuleModel rule)
+        /// <summary>Fields derived from the codes after the rule: q8_1's scaled block sum, q8_K's int16 group sums.</summary>
+        private void EmitDerivedFields()
+        {
+            string value = _code.Signed ? (_code.Bits == 8 ? "(sbyte)codes[i]" : $"((codes[i] ^ {1 << (_code.Bits - 1)}) - {1 << (_code.Bits - 1)})")
+                : _code.Offset == 0 ? "codes[i]" : $"(codes[i] - {_code.Offset})";
+            if (m.BlockSum is not null)
+            {
+                w.WriteLine("// The block sum is d times the sum of the values, with d before it was rounded for storage.");
+                w.WriteLine("int sum = 0;");
+                w.WriteLine($"for (int i = 0; i < BlockSize; i++) sum += {value};");
+                w.WriteLine(WriteScalar(m.Fields[m.BlockSum.Field], m.BlockSum.Code, "d * sum"));
+            }
+            if (m.GroupSums is not null)
+            {
+                var field = m.Fields[m.GroupSums.Field];
+                int elements = m.GroupSums.Elements;
+                using (w.Block($"for (int g = 0; g < {m.BlockSize / elements}; g++)"))
+                {
+                    w.WriteLine("int sum = 0;");
+                    w.WriteLine($"for (int i = g * {elements}; i < (g + 1) * {elements}; i++) sum += {value};");
+                    w.WriteLine($"Unsafe.WriteUnaligned(ref Unsafe.Add({FieldRef(field)}, 2 * g), (short)sum);");
+                }
+            }
+        }
+
+        private void EmitRuleBody(RuleModel rule, bool usesImportance)
         {
             RuleKind kind = rule.Kind;
             var scaleField = m.Scale is null ? null! : m.Fields[m.Scale.Field];
@@ -285,12 +325,23 @@ partial class CpuEmitter
                 case RuleKind.SignedMax:
                 {
                     int offset = _code.Offset;
+                    if (usesImportance)
+                    {
+                        using (w.Block("if (!weights.IsEmpty)"))
+                        {
+                            w.WriteLine($"global::Quant.Quantization.GgmlLegacy.QuantizeSignedMaxWeighted(x, weights, rowSigma2, {_code.Bits}, codes, out float weighted);");
+                            w.WriteLine(WriteScalar(scaleField, m.Scale!.Code, "weighted"));
+                        }
+                        w.WriteLine("else");
+                        w.WriteLine("{");
+                    }
                     w.WriteLine($"// d = max / -{offset}, with max the element of largest magnitude; codes truncate x / d + {offset}.5.");
                     w.WriteLine("float max = QuantMath.SignedMax(x, out _);");
                     w.WriteLine($"float d = max / -{offset}f;");
                     w.WriteLine("float id = d != 0f ? 1f / d : 0f;");
                     w.WriteLine(WriteScalar(scaleField, m.Scale!.Code, "d"));
                     w.WriteLine($"for (int i = 0; i < BlockSize; i++) codes[i] = (byte)Math.Min({mask}, (int)(x[i] * id + {offset}.5f));");
+                    if (usesImportance) w.WriteLine("}");
                     break;
                 }
                 case RuleKind.AbsMax when _code.Kind == ElementKind.Integer:
@@ -342,6 +393,17 @@ partial class CpuEmitter
                 }
                 case RuleKind.MinMax:
                 {
+                    if (usesImportance)
+                    {
+                        using (w.Block("if (!weights.IsEmpty)"))
+                        {
+                            w.WriteLine($"global::Quant.Quantization.GgmlLegacy.QuantizeMinMaxWeighted(x, weights, rowSigma2, {_code.Bits}, codes, out float weighted, out float weightedMin);");
+                            w.WriteLine(WriteScalar(scaleField, m.Scale!.Code, "weighted"));
+                            w.WriteLine(WriteScalar(m.Fields[m.Min!.Field], m.Min.Code, "weightedMin"));
+                        }
+                        w.WriteLine("else");
+                        w.WriteLine("{");
+                    }
                     w.WriteLine($"// d = (max - min) / {mask}, m = min; codes truncate (x - min) / d + 0.5.");
                     w.WriteLine("QuantMath.MinMax(x, out float min, out float max);");
                     w.WriteLine($"float d = (max - min) / {mask}f;");
@@ -349,6 +411,27 @@ partial class CpuEmitter
                     w.WriteLine(WriteScalar(scaleField, m.Scale!.Code, "d"));
                     w.WriteLine(WriteScalar(m.Fields[m.Min!.Field], m.Min.Code, "min"));
                     w.WriteLine($"for (int i = 0; i < BlockSize; i++) codes[i] = (byte)Math.Min({mask}, (int)((x[i] - min) * id + 0.5f));");
+                    if (usesImportance) w.WriteLine("}");
+                    break;
+                }
+                case RuleKind.GgmlKQuant:
+                case RuleKind.GgmlIq4:
+                case RuleKind.ReciprocalSignedMax:
+                {
+                    string variant = QuantFormatGenerator.Parser.Reader.GgmlVariant(kind, _code, m.Scale, m.Min, Sub, m.BlockSize, m.SubBlockSize)!;
+                    string call = variant switch
+                    {
+                        "Q2K" or "Q4K" or "Q5K" => $"global::Quant.Quantization.GgmlKQuants.Quantize{variant}(x, weights, codes, scales, mins, out float d, out float dmin);",
+                        "Q3K" => "global::Quant.Quantization.GgmlKQuants.QuantizeQ3K(x, weights, codes, scales, out float d);",
+                        "Q6K" => "global::Quant.Quantization.GgmlKQuants.QuantizeQ6K(x, weights, codes, MemoryMarshal.Cast<byte, sbyte>(scales), out float d);",
+                        "Q8K" => "global::Quant.Quantization.GgmlKQuants.QuantizeQ8K(x, MemoryMarshal.Cast<byte, sbyte>(codes), out float d);",
+                        "Iq4Nl" => "global::Quant.Quantization.GgmlIq4.QuantizeIq4Nl(x, weights, codes, out float d);",
+                        _ => "global::Quant.Quantization.GgmlIq4.QuantizeIq4Xs(x, weights, codes, scales, out float d);",
+                    };
+                    w.WriteLine($"// ggml's {variant switch { "Iq4Nl" => "iq4_nl", "Iq4Xs" => "iq4_xs", _ => variant.Substring(0, 2).ToLowerInvariant() + "_K" }} search (its weighted variant when an importance row is given), bit for bit.");
+                    w.WriteLine(call);
+                    w.WriteLine(WriteScalar(scaleField, m.Scale!.Code, "d"));
+                    if (call.Contains("dmin")) w.WriteLine(WriteScalar(m.Fields[m.Min!.Field], m.Min.Code, "dmin"));
                     break;
                 }
                 case RuleKind.SharedExponent:

@@ -74,7 +74,8 @@ partial class CpuEmitter
             if (_code.Signed) return $"SimdCodes.SignExtend({codes}, {_code.Bits})";
             if (ByteValues) return codes;
             string c = codes.Contains(" | ") ? $"({codes})" : codes;
-            return _code.Offset == 0 ? $"{c}.AsSByte()" : $"({c} - Vector128.Create((byte){_code.Offset})).AsSByte()";
+            // Extension methods need a using; the static form needs none.
+            return _code.Offset == 0 ? $"Vector128.AsSByte({codes})" : $"Vector128.AsSByte({c} - Vector128.Create((byte){_code.Offset}))";
         }
 
         /// <summary>Emits one chunk's code and value computation; returns the name of its values.</summary>

@@ -15,7 +15,7 @@ internal enum MinModeKind { Add, SubtractScaled, ZeroPoint }
 
 internal enum MinifloatSpecialsKind { None, NanOnly, Ieee }
 
-internal enum RuleKind { AbsMax, SignedMax, MinMax, SharedExponent, SharedExponentMistralRs, ErrorMinimizing, RoundToNearest }
+internal enum RuleKind { AbsMax, SignedMax, MinMax, SharedExponent, SharedExponentMistralRs, ErrorMinimizing, RoundToNearest, GgmlKQuant, GgmlIq4, ReciprocalSignedMax }
 
 internal enum RoundingKind { NearestEven, NearestLowestCode }
 
@@ -23,7 +23,7 @@ internal enum OverflowKind { Saturate, Infinity }
 
 internal enum UqffLayerKind { None = -1, Gguf = 0, Unquant = 1, Hqq = 2, Fp8 = 3, Afq = 4, F8Q8 = 5, Mxfp4 = 6 }
 
-internal enum FieldRole { Scale, Min, Codes, HighBits, SubScales, SubScaleHighBits, TensorScale }
+internal enum FieldRole { Scale, Min, Codes, HighBits, SubScales, SubScaleHighBits, TensorScale, BlockSum, GroupSums }
 
 internal enum ElementKind { Integer, Codebook, Minifloat }
 
@@ -105,6 +105,9 @@ internal sealed record MinModel(int Field, ScaleCodeKind Code, MinModeKind Mode)
 /// <param name="Pack">Its inverse, or null.</param>
 internal sealed record SubScaleModel(int Field, EquatableArray<CodePartModel> Parts, int Bits, int Count, int Offset, bool Signed, bool WithMins, string? Unpack, string? Pack);
 
+/// <summary>Int16 sums of the integer values of each run of <paramref name="Elements"/> elements.</summary>
+internal sealed record GroupSumsModel(int Field, int Elements);
+
 /// <summary>A named quantization rule.</summary>
 internal sealed record RuleModel(string Name, RuleKind Kind, bool IsDefault, string? Description, RoundingKind Rounding, OverflowKind Overflow);
 
@@ -126,6 +129,8 @@ internal sealed record FormatModel(
     MinModel? Min,
     SubScaleModel? SubScales,
     ScaleModel? TensorScale,
+    ScaleModel? BlockSum,
+    GroupSumsModel? GroupSums,
     EquatableArray<RuleModel> Rules)
 {
     /// <summary>Bytes of every per-block plane per block.</summary>

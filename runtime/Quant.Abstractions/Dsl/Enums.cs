@@ -109,6 +109,18 @@ public enum ScaleRule
 
     /// <summary>No scale: each element is rounded to the nearest code (minifloats such as f16, bf16, FP8), ties to even.</summary>
     RoundToNearest,
+
+    /// <summary>
+    /// ggml's K-quant searches (q2_K to q6_K; with an importance matrix, their weighted variants), chosen by the
+    /// declaration's shape: 256-element super-blocks, 2/3/4/5/6-bit codes, 16- or 32-element sub-blocks.
+    /// </summary>
+    GgmlKQuant,
+
+    /// <summary>ggml's non-linear 4-bit searches: iq4_nl for 32-element blocks, iq4_xs for 256-element super-blocks of 32.</summary>
+    GgmlIq4,
+
+    /// <summary><c>iscale = -(2^(bits-1) - 1) / max</c>, codes <c>nearest_int(iscale * x)</c>, <c>d = 1 / iscale</c> (ggml q8_K).</summary>
+    ReciprocalSignedMax,
 }
 
 /// <summary>How a rule rounds a scaled element to a code when it lies between two.</summary>

@@ -172,3 +172,33 @@ public sealed class TensorScaleAttribute(ScaleCode code) : Attribute
     /// <summary>The plane (and checkpoint tensor) that holds it.</summary>
     public string Plane { get; set; } = "tensor_scale";
 }
+
+/// <summary>
+/// A per-block field that holds the block scale times the sum of the block's integer values, computed with
+/// the scale before it is rounded (ggml q8_1's <c>s</c>). Dequantization ignores it; integer dot products use it.
+/// </summary>
+/// <param name="code">How the value is stored.</param>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
+public sealed class BlockSumAttribute(ScaleCode code) : Attribute
+{
+    /// <summary>How the value is stored.</summary>
+    public ScaleCode Code { get; } = code;
+
+    /// <summary>The field's name in the block record.</summary>
+    public string Name { get; set; } = "s";
+}
+
+/// <summary>
+/// A per-block field of int16 sums of the integer values of each run of <see cref="Elements"/> elements
+/// (ggml q8_K's <c>bsums</c>). Dequantization ignores it; integer dot products use it.
+/// </summary>
+/// <param name="elements">Elements per sum.</param>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
+public sealed class GroupSumsAttribute(int elements) : Attribute
+{
+    /// <summary>Elements per sum.</summary>
+    public int Elements { get; } = elements;
+
+    /// <summary>The field's name in the block record.</summary>
+    public string Name { get; set; } = "bsums";
+}
