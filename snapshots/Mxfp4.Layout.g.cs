@@ -7,27 +7,27 @@ namespace Quant.Kernels
     partial class Mxfp4
     {
         /// <summary>Elements per block along a row.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "1.0")]
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
         public const int BlockSize = 32;
 
         /// <summary>Bytes of all planes together per block.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "1.0")]
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
         public const int BytesPerBlock = 17;
 
         /// <summary>Bits of each element code.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "1.0")]
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
         public const int CodeBits = 4;
 
         /// <summary>Bytes per block of plane 0, 'blocks': qs (codes) at byte 0, 16 bytes.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "1.0")]
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
         public const int Plane0BytesPerBlock = 16;
 
-        /// <summary>Bytes per block of plane 1, 'scales': d (scale) at byte 0, 1 bytes.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "1.0")]
+        /// <summary>Bytes per block of plane 1, 'scales': d (scale) at byte 0, 1 byte.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
         public const int Plane1BytesPerBlock = 1;
 
         /// <summary>The descriptor of format <c>mxfp4</c>: block shape, planes, identity and quantization rules.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "1.0")]
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
         public static global::Quant.QuantFormatInfo Info { get; } = new global::Quant.QuantFormatInfo(
             name: "mxfp4",
             blockSize: 32,
@@ -40,7 +40,7 @@ namespace Quant.Kernels
             ],
             rules:
             [
-                new global::Quant.QuantRuleInfo("ocp", global::Quant.ScaleRule.SharedExponent, true, "OCP MX 1.0 shared exponent, ggml's choice"),
+                new global::Quant.QuantRuleInfo("ocp", global::Quant.ScaleRule.SharedExponent, true, "OCP MX 1.0 shared exponent with ggml's rounding (ties to the lowest code)"),
                 new global::Quant.QuantRuleInfo("mistralrs", global::Quant.ScaleRule.SharedExponentMistralRs, false, "mistral.rs' MXFP4Layer::quantize, bit for bit"),
                 new global::Quant.QuantRuleInfo("mse", global::Quant.ScaleRule.ErrorMinimizing, false, "least squared error over the OCP exponent and its neighbours"),
             ],
@@ -54,7 +54,7 @@ namespace Quant.Kernels
         /// Format <c>mxfp4</c> as a type argument: the generic kernels (GEMV, GEMM, MoE gather, quantize over
         /// threads) take it as <c>TFormat</c> and get their own specialised copy for it.
         /// </summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "1.0")]
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
         public readonly struct Format : global::Quant.IQuantFormat<Format>
         {
             /// <inheritdoc/>

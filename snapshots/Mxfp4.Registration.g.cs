@@ -8,7 +8,7 @@ namespace Quant.Kernels
     partial class Mxfp4
     {
         /// <summary>Registers format <c>mxfp4</c> when its assembly is loaded.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "1.0")]
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
         [global::System.Runtime.CompilerServices.ModuleInitializer]
         internal static void RegisterQuantFormat() => global::Quant.QuantFormatRegistry.Register<Format>();
     }

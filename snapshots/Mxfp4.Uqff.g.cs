@@ -10,11 +10,11 @@ namespace Quant.Kernels
         /// <param name="weight">The weight, <c>[N, K]</c>, in this format.</param>
         /// <param name="bias">The bias, <c>N</c> floats, or empty.</param>
         /// <exception cref="global::System.ArgumentException">The weight is in another format.</exception>
-        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "1.0")]
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
         public static byte[] WriteUqffLayer(global::Quant.QuantMatrix weight, global::System.ReadOnlySpan<float> bias = default)
         {
             global::System.ArgumentNullException.ThrowIfNull(weight);
-            if (!ReferenceEquals(weight.Format, Info))
+            if (!global::System.Object.ReferenceEquals(weight.Format, Info))
             {
                 throw new global::System.ArgumentException($"The weight is in format '{weight.Format.Name}', not 'mxfp4'.", nameof(weight));
             }
@@ -25,11 +25,11 @@ namespace Quant.Kernels
         /// <param name="blob">The layer blob.</param>
         /// <param name="bias">The bias as floats, or null when the layer has none.</param>
         /// <exception cref="global::Quant.QuantFormatException">The blob is corrupt or holds another format.</exception>
-        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "1.0")]
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
         public static global::Quant.QuantMatrix ReadUqffLayer(global::System.ReadOnlySpan<byte> blob, out float[]? bias)
         {
             var weight = global::Quant.Uqff.UqffCodec.ReadQuantLayer(blob, out bias);
-            if (!ReferenceEquals(weight.Format, Info))
+            if (!global::System.Object.ReferenceEquals(weight.Format, Info))
             {
                 throw new global::Quant.QuantFormatException($"The UQFF layer holds a '{weight.Format.Name}' weight, not 'mxfp4'.");
             }

@@ -7,23 +7,23 @@ namespace Quant.Kernels
     partial class Mxfp4Ggml
     {
         /// <summary>Elements per block along a row.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "1.0")]
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
         public const int BlockSize = 32;
 
         /// <summary>Bytes of all planes together per block.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "1.0")]
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
         public const int BytesPerBlock = 17;
 
         /// <summary>Bits of each element code.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "1.0")]
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
         public const int CodeBits = 4;
 
-        /// <summary>Bytes per block of plane 0, 'blocks': e (scale) at byte 0, 1 bytes; qs (codes) at byte 1, 16 bytes.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "1.0")]
+        /// <summary>Bytes per block of plane 0, 'blocks': e (scale) at byte 0, 1 byte; qs (codes) at byte 1, 16 bytes.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
         public const int Plane0BytesPerBlock = 17;
 
         /// <summary>The descriptor of format <c>mxfp4_ggml</c>: block shape, planes, identity and quantization rules.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "1.0")]
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
         public static global::Quant.QuantFormatInfo Info { get; } = new global::Quant.QuantFormatInfo(
             name: "mxfp4_ggml",
             blockSize: 32,
@@ -35,7 +35,7 @@ namespace Quant.Kernels
             ],
             rules:
             [
-                new global::Quant.QuantRuleInfo("ocp", global::Quant.ScaleRule.SharedExponent, true, "ggml's reference quantizer (the OCP MX rule), bit for bit"),
+                new global::Quant.QuantRuleInfo("ocp", global::Quant.ScaleRule.SharedExponent, true, "ggml's reference quantizer (the OCP MX rule, ties to the lowest code), bit for bit"),
                 new global::Quant.QuantRuleInfo("mse", global::Quant.ScaleRule.ErrorMinimizing, false, "least squared error over the OCP exponent and its neighbours"),
             ],
             uqff: global::Quant.UqffLayer.Gguf,
@@ -48,7 +48,7 @@ namespace Quant.Kernels
         /// Format <c>mxfp4_ggml</c> as a type argument: the generic kernels (GEMV, GEMM, MoE gather, quantize over
         /// threads) take it as <c>TFormat</c> and get their own specialised copy for it.
         /// </summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "1.0")]
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
         public readonly struct Format : global::Quant.IQuantFormat<Format>
         {
             /// <inheritdoc/>

@@ -7,23 +7,23 @@ namespace Quant.Kernels
     partial class Q4_0
     {
         /// <summary>Elements per block along a row.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "1.0")]
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
         public const int BlockSize = 32;
 
         /// <summary>Bytes of all planes together per block.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "1.0")]
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
         public const int BytesPerBlock = 18;
 
         /// <summary>Bits of each element code.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "1.0")]
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
         public const int CodeBits = 4;
 
         /// <summary>Bytes per block of plane 0, 'blocks': d (scale) at byte 0, 2 bytes; qs (codes) at byte 2, 16 bytes.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "1.0")]
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
         public const int Plane0BytesPerBlock = 18;
 
         /// <summary>The descriptor of format <c>q4_0</c>: block shape, planes, identity and quantization rules.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "1.0")]
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
         public static global::Quant.QuantFormatInfo Info { get; } = new global::Quant.QuantFormatInfo(
             name: "q4_0",
             blockSize: 32,
@@ -47,7 +47,7 @@ namespace Quant.Kernels
         /// Format <c>q4_0</c> as a type argument: the generic kernels (GEMV, GEMM, MoE gather, quantize over
         /// threads) take it as <c>TFormat</c> and get their own specialised copy for it.
         /// </summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "1.0")]
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
         public readonly struct Format : global::Quant.IQuantFormat<Format>
         {
             /// <inheritdoc/>
