@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.CommandLine;
+using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Quant.Cli.Demo;
@@ -15,8 +16,8 @@ namespace Quant.Cli.Commands;
 /// </summary>
 internal static class DemoCommand
 {
-    // Per format: ~0.25 s of warm-up then ~0.35 s of timed runs keeps the default 4096 x 4096 run,
-    // float32 included, well under 20 s on two cores while giving a median over dozens of runs.
+    // Per format: ~0.25 s of warm-up then ~0.35 s of timed runs (at most 400 runs) keeps the default
+    // 4096 x 4096 run, float32 included, well under 20 s on two cores, with a median over dozens of runs.
     private const double WarmupSeconds = 0.25;
     private const double BudgetSeconds = 0.35;
 
@@ -63,9 +64,38 @@ internal static class DemoCommand
         console.WriteLine(Text($"float32:   DenseMath.Dot per row, rows split over the same {workers} thread(s) as the quantized GEMV"));
         console.WriteLine();
 
+        // Phase 1: quantize to every format and run each GEMV a few times. The runtime delays tier-1
+        // promotion while new tier-0 code is still being compiled, so timing a format while later ones
+        // are still being compiled would penalise whichever comes first.
         var dense = new DenseGemv(weights, n, k, x, y);
-        var (denseSeconds, denseRuns) = MedianTimer.Median(() => dense.Run(threads), WarmupSeconds, BudgetSeconds);
+        var layers = new List<Layer>();
+        var dequantized = new float[weights.Length];
+        foreach (var entry in QuantFormatRegistry.All)
+        {
+            var info = entry.Info;
+            if (k % info.BlockSize != 0)
+            {
+                layers.Add(new Layer(info, null, null, 0, 0));
+                continue;
+            }
+            var kernels = FormatKernels.For(entry);
+            // A few rows first, so the timed quantization below measures quantization and not the JIT.
+            int warmRows = Math.Min(n, 16);
+            kernels.Quantize(weights.AsSpan(0, warmRows * k), warmRows, k, -1, default, threads);
+            long start = Stopwatch.GetTimestamp();
+            var matrix = kernels.Quantize(weights, n, k, -1, default, threads);
+            double quantizeSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+            kernels.Dequantize(matrix, dequantized, threads);
+            layers.Add(new Layer(info, kernels, matrix, quantizeSeconds, Rmse(weights, dequantized)));
+            for (int i = 0; i < 3; i++) kernels.MatMul(matrix, x, y, default, threads);
+        }
+        for (int i = 0; i < 3; i++) dense.Run(threads);
 
+        // Phase 2: time each GEMV, float32 first, each after its own warm-up. A blocking collection
+        // first, so no background GC of phase 1's large arrays competes with the timed threads.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        var (denseSeconds, denseRuns) = MedianTimer.Median(() => dense.Run(threads), WarmupSeconds, BudgetSeconds);
         var table = new Table().Border(context.TableBorder);
         table.AddColumn(new TableColumn("format"));
         table.AddColumn(new TableColumn("bits/weight").RightAligned());
@@ -77,34 +107,26 @@ internal static class DemoCommand
         table.AddColumn(new TableColumn("vs float32").RightAligned());
         table.AddRow(Cells("float32", "32", "0", "-", Duration(denseSeconds), Text($"{denseRuns}"),
             Text($"{dense.WeightBytes / denseSeconds / 1e9:0.00}"), "1.00x"));
-
-        var dequantized = new float[weights.Length];
-        foreach (var entry in QuantFormatRegistry.All)
+        foreach (var layer in layers)
         {
-            var info = entry.Info;
-            if (k % info.BlockSize != 0)
+            string bits = Text($"{layer.Info.BitsPerWeight:0.###}");
+            if (layer.Kernels is null || layer.Matrix is null)
             {
-                table.AddRow(Cells(info.Name, Text($"{info.BitsPerWeight:0.###}"), Text($"skipped: K = {k} is not a multiple of {info.BlockSize}"),
-                    "-", "-", "-", "-", "-"));
+                table.AddRow(Cells(layer.Info.Name, bits, Text($"skipped: K = {k} is not a multiple of {layer.Info.BlockSize}"), "-", "-", "-", "-", "-"));
                 continue;
             }
-            var kernels = FormatKernels.For(entry);
-            // A few rows first, so the timed run below measures quantization and not the JIT.
-            int warmRows = Math.Min(n, 16);
-            kernels.Quantize(weights.AsSpan(0, warmRows * k), warmRows, k, -1, default, threads);
-            long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            var matrix = kernels.Quantize(weights, n, k, -1, default, threads);
-            double quantizeSeconds = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds;
-            kernels.Dequantize(matrix, dequantized, threads);
-            double rmse = Rmse(weights, dequantized);
+            var (kernels, matrix) = (layer.Kernels, layer.Matrix);
             var (seconds, runs) = MedianTimer.Median(() => kernels.MatMul(matrix, x, y, default, threads), WarmupSeconds, BudgetSeconds);
-            table.AddRow(Cells(info.Name, Text($"{info.BitsPerWeight:0.###}"), Text($"{rmse:0.000000}"), Duration(quantizeSeconds),
+            table.AddRow(Cells(layer.Info.Name, bits, Text($"{layer.Rmse:0.000000}"), Duration(layer.QuantizeSeconds),
                 Duration(seconds), Text($"{runs}"), Text($"{matrix.Bytes / seconds / 1e9:0.00}"), Text($"{denseSeconds / seconds:0.00}x")));
         }
         console.Write(table);
         console.WriteLine("GEMV: median of the timed runs after a warm-up. GB/s: bytes of the weight (quantized planes, or float32) / GEMV time.");
         console.WriteLine("vs float32: float32 GEMV time / this format's GEMV time (above 1 is faster). quantize: one run over the whole layer, after a short warm-up.");
     }
+
+    /// <summary>One format's quantized layer and its error; no kernels or matrix when K does not fit its blocks.</summary>
+    private sealed record Layer(QuantFormatInfo Info, FormatKernels? Kernels, QuantMatrix? Matrix, double QuantizeSeconds, double Rmse);
 
     /// <summary>Root-mean-square difference, accumulated in float64 so a 16M-element sum does not lose the small errors.</summary>
     private static double Rmse(float[] reference, float[] values)

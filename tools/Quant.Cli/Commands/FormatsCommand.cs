@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.CommandLine;
 using System.Globalization;
 using System.IO;
@@ -7,12 +8,16 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using Spectre.Console;
+using Spectre.Console.Rendering;
 
 namespace Quant.Cli.Commands;
 
 /// <summary><c>quant formats [--json]</c>: every registered format, as a table or as JSON.</summary>
 internal static class FormatsCommand
 {
+    // Console columns from which the table keeps a description column.
+    private const int WideTable = 150;
+
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext context)
     {
@@ -81,31 +86,43 @@ internal static class FormatsCommand
 
     private static void WriteTable(CliContext context, QuantFormatInfo[] formats)
     {
+        var console = context.CreateConsole();
+        // A terminal too narrow for the descriptions gets them as lines under the table instead of a
+        // column squeezed to a few letters; redirected output is wide and keeps the column.
+        bool descriptionColumn = console.Profile.Width >= WideTable;
         var table = new Table().Border(context.TableBorder);
-        table.AddColumn(new TableColumn("format"));
-        table.AddColumn(new TableColumn("block").RightAligned());
-        table.AddColumn(new TableColumn("bytes/block").RightAligned());
-        table.AddColumn(new TableColumn("bits/weight").RightAligned());
+        // Only the lists and the description wrap; names and numbers stay whole.
+        table.AddColumn(new TableColumn("format").NoWrap());
+        table.AddColumn(new TableColumn("block").RightAligned().NoWrap());
+        table.AddColumn(new TableColumn("bytes").RightAligned().NoWrap());
+        table.AddColumn(new TableColumn("bits/w").RightAligned().NoWrap());
         table.AddColumn(new TableColumn("planes (bytes/block)"));
-        table.AddColumn(new TableColumn("UQFF"));
-        table.AddColumn(new TableColumn("GGUF").RightAligned());
+        table.AddColumn(new TableColumn("UQFF").NoWrap());
+        table.AddColumn(new TableColumn("GGUF").RightAligned().NoWrap());
         table.AddColumn(new TableColumn("rules (* default)"));
-        table.AddColumn(new TableColumn("description"));
+        if (descriptionColumn) table.AddColumn(new TableColumn("description"));
         foreach (var f in formats)
         {
             // Text, not markup: names and descriptions may hold brackets, which markup would parse.
-            table.AddRow(
+            var cells = new List<IRenderable>
+            {
                 new Text(f.Name),
                 new Text(Invariant($"{f.BlockSize}")),
                 new Text(Invariant($"{f.BytesPerBlock}")),
                 new Text(Invariant($"{f.BitsPerWeight:0.###}")),
-                new Text(string.Join(", ", f.Planes.Select(p => Invariant($"{p.Name} ({p.BytesPerBlock})")))),
+                new Text(string.Join(" + ", f.Planes.Select(p => Invariant($"{p.Name} {p.BytesPerBlock}")))),
                 new Text(f.Uqff == UqffLayer.None ? "-" : Invariant($"{f.Uqff} ({(int)f.Uqff})")),
                 new Text(f.GgufType >= 0 ? Invariant($"{f.GgufType}") : "-"),
                 new Text(string.Join(", ", f.Rules.Select((r, i) => i == f.DefaultRule ? r.Name + "*" : r.Name))),
-                new Text(f.Description ?? ""));
+            };
+            if (descriptionColumn) cells.Add(new Text(f.Description ?? ""));
+            table.AddRow(cells);
         }
-        context.CreateConsole().Write(table);
+        console.Write(table);
+        if (!descriptionColumn)
+        {
+            foreach (var f in formats) console.Write(new Text($"{f.Name}: {f.Description}\n"));
+        }
     }
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
