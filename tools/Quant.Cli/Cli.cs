@@ -71,7 +71,9 @@ public static class Cli
     /// </summary>
     private static Command CreateRoot(CliContext context)
     {
-        var root = new Command("quant", "Block quantization formats for neural-network weights: list them, quantize raw files, write UQFF layers, run the demo.");
+        var root = new Command("quant",
+            "Block quantization formats for neural-network weights: list them, quantize raw files, write UQFF layers, run the demo.\n"
+            + "Exit codes: 0 success, 1 an output could not be written, 2 usage error, 3 bad input data.");
         root.Options.Add(new HelpOption { Recursive = true });
         root.Options.Add(new VersionOption());
         root.Subcommands.Add(FormatsCommand.Create(context));

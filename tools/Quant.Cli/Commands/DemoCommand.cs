@@ -144,12 +144,8 @@ internal static class DemoCommand
         ? Text($"{seconds * 1e6:0.0} us")
         : seconds < 1 ? Text($"{seconds * 1e3:0.000} ms") : Text($"{seconds:0.000} s");
 
-    private static Text[] Cells(params string[] values)
-    {
-        var cells = new List<Text>(values.Length);
-        foreach (string value in values) cells.Add(new Text(value));
-        return [.. cells];
-    }
+    // Plain text cells: a value is never parsed as Spectre markup.
+    private static Text[] Cells(params string[] values) => Array.ConvertAll(values, v => new Text(v));
 
     private static string Text(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

@@ -12,9 +12,10 @@ internal static class UqffCommands
     public static Command Write(CliContext context)
     {
         var format = CommonOptions.Format(required: false);
+        format.Description = "Quantize to this format and write its layer type (Gguf or Mxfp4). Give this or --unquant.";
         var unquant = new Option<string?>("--unquant")
         {
-            Description = "Write an Unquant (type 1) layer with the weight stored as f32, f16 or bf16, instead of a quantized layer.",
+            Description = "Write an Unquant (type 1) layer storing the weight (and bias) as f32, f16 or bf16. Give this or --format.",
             HelpName = "dtype",
         };
         unquant.AcceptOnlyFromAmong("f32", "f16", "bf16");
