@@ -1,6 +1,8 @@
+using System;
+
 namespace Quant.Cli;
 
 internal static class Program
 {
-    private static int Main(string[] args) => 0;
+    private static int Main(string[] args) => Cli.Run(args, Console.Out, Console.Error);
 }

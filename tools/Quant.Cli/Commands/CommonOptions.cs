@@ -1,0 +1,100 @@
+using System;
+using System.CommandLine;
+using System.Globalization;
+using System.Linq;
+using Quant.Kernels;
+
+namespace Quant.Cli.Commands;
+
+/// <summary>
+/// The options several commands share, and the checks that turn their values into a format, a rule and
+/// a thread count. A value that cannot be used is a usage error (exit 2), found before any file is read.
+/// </summary>
+internal static class CommonOptions
+{
+    /// <summary>A new <c>--format</c> option (each command gets its own instance).</summary>
+    public static Option<string> Format(bool required) => new("--format", "-f")
+    {
+        Description = "The format's name, as 'quant formats' lists it (q4_0, q8_0, mxfp4, mxfp4_ggml, ...).",
+        HelpName = "name",
+        Required = required,
+    };
+
+    /// <summary>A new <c>--cols</c> option: the row length K.</summary>
+    public static Option<int> Columns() => new("--cols", "-k")
+    {
+        Description = "Elements per row (K, the input dimension); a multiple of the format's block size.",
+        HelpName = "K",
+        Required = true,
+    };
+
+    /// <summary>A new <c>--rule</c> option.</summary>
+    public static Option<string?> Rule() => new("--rule")
+    {
+        Description = "The quantization rule, by name (default: the format's default rule; 'quant formats' lists them).",
+        HelpName = "name",
+    };
+
+    /// <summary>A new <c>--threads</c> option.</summary>
+    public static Option<int> Threads() => new("--threads", "-t")
+    {
+        Description = "Worker threads; 0 uses every logical core.",
+        HelpName = "T",
+        DefaultValueFactory = _ => 0,
+    };
+
+    /// <summary>The registered format named <paramref name="name"/>, or a usage error that lists the known ones.</summary>
+    public static FormatKernels ResolveFormat(string? name)
+    {
+        if (string.IsNullOrWhiteSpace(name)) throw CliException.Usage("--format needs a format name.");
+        if (!QuantFormatRegistry.TryGet(name, out var entry))
+        {
+            throw CliException.Usage(
+                $"unknown format '{name}'; known formats: {string.Join(", ", QuantFormatRegistry.All.Select(e => e.Info.Name))}.");
+        }
+        return FormatKernels.For(entry);
+    }
+
+    /// <summary>Checks that <paramref name="columns"/> is a positive multiple of the format's block size.</summary>
+    public static void CheckColumns(QuantFormatInfo format, int columns)
+    {
+        if (columns <= 0 || columns % format.BlockSize != 0)
+        {
+            throw CliException.Usage(string.Create(CultureInfo.InvariantCulture,
+                $"--cols {columns} is not a positive multiple of {format.Name}'s block size, {format.BlockSize}."));
+        }
+    }
+
+    /// <summary>Checks that <paramref name="columns"/> is positive (formats without blocks, such as Unquant layers).</summary>
+    public static void CheckPositive(string option, int value)
+    {
+        if (value <= 0)
+        {
+            throw CliException.Usage(string.Create(CultureInfo.InvariantCulture, $"{option} must be positive; got {value}."));
+        }
+    }
+
+    /// <summary>The index of the rule named <paramref name="rule"/> (null: the default), or a usage error naming the rules there are.</summary>
+    public static int ResolveRule(QuantFormatInfo format, string? rule)
+    {
+        try
+        {
+            return format.FindRule(rule);
+        }
+        catch (QuantFormatException e)
+        {
+            // FindRule reports an unknown name as bad data; on the command line it is a usage error.
+            throw CliException.Usage(e.Message);
+        }
+    }
+
+    /// <summary>Checks <c>--threads</c>: 0 (all) or a positive count.</summary>
+    public static int ResolveThreads(int threads)
+    {
+        if (threads < 0)
+        {
+            throw CliException.Usage(string.Create(CultureInfo.InvariantCulture, $"--threads must be 0 (every core) or positive; got {threads}."));
+        }
+        return threads;
+    }
+}
