@@ -1,0 +1,78 @@
+using System;
+using System.Globalization;
+using Xunit.Sdk;
+
+namespace Quant.Formats.Tests.Support;
+
+/// <summary>Assertions that say where two arrays first differ, with the context (seed, format, level) in the message.</summary>
+internal static class Check
+{
+    /// <summary>Relative slack of the float kernels' dot products: 1e-5 of sum |w x|.</summary>
+    public const double DotTolerance = 1e-5;
+
+    /// <summary>Asserts two float arrays are equal bit for bit (any NaN equals any NaN: payloads are not part of the contract).</summary>
+    public static void BitsEqual(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, string context, int rowLength = 0)
+    {
+        if (expected.Length != actual.Length)
+        {
+            throw new XunitException($"{context}: {actual.Length} floats, expected {expected.Length}.");
+        }
+        int mismatches = 0, first = -1;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            if (!SameBits(expected[i], actual[i]))
+            {
+                if (first < 0) first = i;
+                mismatches++;
+            }
+        }
+        if (first >= 0)
+        {
+            string where = rowLength > 0 ? $"row {first / rowLength}, column {first % rowLength}" : $"index {first}";
+            throw new XunitException(string.Create(CultureInfo.InvariantCulture,
+                $"{context}: {mismatches} of {expected.Length} floats differ; first at {where}: expected {Show(expected[first])}, got {Show(actual[first])}."));
+        }
+    }
+
+    public static bool SameBits(float a, float b)
+        => BitConverter.SingleToUInt32Bits(a) == BitConverter.SingleToUInt32Bits(b) || (float.IsNaN(a) && float.IsNaN(b));
+
+    /// <summary>Asserts two byte arrays are equal, naming the first differing byte and its block.</summary>
+    public static void BytesEqual(ReadOnlySpan<byte> expected, ReadOnlySpan<byte> actual, string context, int recordSize = 0)
+    {
+        if (expected.Length != actual.Length)
+        {
+            throw new XunitException($"{context}: {actual.Length} bytes, expected {expected.Length}.");
+        }
+        int mismatches = 0, first = -1;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            if (expected[i] != actual[i])
+            {
+                if (first < 0) first = i;
+                mismatches++;
+            }
+        }
+        if (first >= 0)
+        {
+            string where = recordSize > 0 ? $"byte {first} (record {first / recordSize}, offset {first % recordSize})" : $"byte {first}";
+            throw new XunitException(string.Create(CultureInfo.InvariantCulture,
+                $"{context}: {mismatches} of {expected.Length} bytes differ; first at {where}: expected 0x{expected[first]:X2}, got 0x{actual[first]:X2}."));
+        }
+    }
+
+    /// <summary>Asserts |actual - expected| &lt;= 1e-5 * scale + slack, where scale is sum |w x| in float64.</summary>
+    public static void Close(double expected, float actual, double scale, double slack, string context)
+    {
+        double error = Math.Abs(actual - expected);
+        double bound = DotTolerance * scale + slack;
+        if (!(error <= bound))
+        {
+            throw new XunitException(string.Create(CultureInfo.InvariantCulture,
+                $"{context}: got {actual:R}, expected {expected:R} (float64); error {error:E3} above the bound {bound:E3} (sum |w x| = {scale:E3})."));
+        }
+    }
+
+    public static string Show(float value) => string.Create(CultureInfo.InvariantCulture,
+        $"{value:R} (0x{BitConverter.SingleToUInt32Bits(value):X8})");
+}
