@@ -17,22 +17,33 @@ internal static class Check
         {
             throw new XunitException($"{context}: {actual.Length} floats, expected {expected.Length}.");
         }
-        int mismatches = 0, first = -1;
+        int mismatches = 0, zeroSignOnly = 0, first = -1, firstOther = -1;
         for (int i = 0; i < expected.Length; i++)
         {
             if (!SameBits(expected[i], actual[i]))
             {
                 if (first < 0) first = i;
                 mismatches++;
+                if (expected[i] == 0f && actual[i] == 0f) zeroSignOnly++;
+                else if (firstOther < 0) firstOther = i;
             }
         }
         if (first >= 0)
         {
-            string where = rowLength > 0 ? $"row {first / rowLength}, column {first % rowLength}" : $"index {first}";
-            throw new XunitException(string.Create(CultureInfo.InvariantCulture,
-                $"{context}: {mismatches} of {expected.Length} floats differ; first at {where}: expected {Show(expected[first])}, got {Show(actual[first])}."));
+            // Telling sign-of-zero differences apart keeps one such bug from hiding others.
+            string message = string.Create(CultureInfo.InvariantCulture,
+                $"{context}: {mismatches} of {expected.Length} floats differ ({zeroSignOnly} only in the sign of a zero); first at {Where(first, rowLength)}: expected {Show(expected[first])}, got {Show(actual[first])}.");
+            if (firstOther >= 0 && firstOther != first)
+            {
+                message += string.Create(CultureInfo.InvariantCulture,
+                    $" First other difference at {Where(firstOther, rowLength)}: expected {Show(expected[firstOther])}, got {Show(actual[firstOther])}.");
+            }
+            throw new XunitException(message);
         }
     }
+
+    private static string Where(int index, int rowLength)
+        => rowLength > 0 ? $"row {index / rowLength}, column {index % rowLength}" : $"index {index}";
 
     public static bool SameBits(float a, float b)
         => BitConverter.SingleToUInt32Bits(a) == BitConverter.SingleToUInt32Bits(b) || (float.IsNaN(a) && float.IsNaN(b));

@@ -3,7 +3,7 @@ using System;
 namespace Quant.Formats.Tests.Support;
 
 /// <summary>The distributions tests draw weights and activations from.</summary>
-internal enum Dist
+public enum Dist
 {
     /// <summary>N(0, 1).</summary>
     Gaussian,
