@@ -38,7 +38,7 @@ internal static class Check
                 message += string.Create(CultureInfo.InvariantCulture,
                     $" First other difference at {Where(firstOther, rowLength)}: expected {Show(expected[firstOther])}, got {Show(actual[firstOther])}.");
             }
-            throw new XunitException(message);
+            throw zeroSignOnly == mismatches ? new ZeroSignMismatchException(message) : new XunitException(message);
         }
     }
 
@@ -87,3 +87,6 @@ internal static class Check
     public static string Show(float value) => string.Create(CultureInfo.InvariantCulture,
         $"{value:R} (0x{BitConverter.SingleToUInt32Bits(value):X8})");
 }
+
+/// <summary>A bit-for-bit mismatch in which every differing float is a zero of the other sign (-0.0 vs +0.0).</summary>
+internal sealed class ZeroSignMismatchException(string message) : XunitException(message);
