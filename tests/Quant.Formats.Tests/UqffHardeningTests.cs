@@ -87,7 +87,7 @@ public sealed class UqffHardeningTests(ITestOutputHelper output)
         var rng = new SplitMix64(seed);
         var failures = new FailureLog();
         int parsed = 0, rejected = 0;
-        const int mutations = 500;
+        const int mutations = 1000;
         for (int m = 0; m < mutations; m++)
         {
             var (mutated, what) = Mutate(rng, blob);

@@ -10,6 +10,13 @@ internal static class Check
     /// <summary>Relative slack of the float kernels' dot products: 1e-5 of sum |w x|.</summary>
     public const double DotTolerance = 1e-5;
 
+    /// <summary>
+    /// The absolute error floor of a float32 dot of <paramref name="k"/> terms: a product or sum that
+    /// underflows into the subnormals is off by up to 2^-149 however small the relative bound is
+    /// (weights of 1e-30 times activations of 1e-30 give 0 in float32, not 1e-60).
+    /// </summary>
+    public static double UnderflowSlack(int k) => 2.0 * (k + 1) * float.Epsilon;
+
     /// <summary>Asserts two float arrays are equal bit for bit (any NaN equals any NaN: payloads are not part of the contract).</summary>
     public static void BitsEqual(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, string context, int rowLength = 0)
     {
