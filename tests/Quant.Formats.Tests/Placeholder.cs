@@ -1,1 +1,0 @@
-namespace Quant.Formats.Tests;
