@@ -41,6 +41,7 @@ namespace Quant.Kernels
 
         /// <summary>Rule <c>ggml</c> (GgmlIq4): ggml_quantize_chunk's search (weighted with an importance matrix), bit for bit.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void QuantizeGgml(int blocks, global::System.ReadOnlySpan<float> source, global::System.ReadOnlySpan<float> importance, ref byte p0)
         {
             global::System.Span<byte> codes = stackalloc byte[BlockSize];
@@ -84,6 +85,16 @@ namespace Quant.Kernels
                     break;
             }
         }
+
+        /// <summary>Dequantizes blocks of a <c>iq4_nl</c> row to IEEE binary16, rounding the float32 values to nearest even.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        public static void DequantizeBlocks(in global::Quant.QuantRow source, int firstBlock, global::System.Span<global::System.Half> destination, global::Quant.SimdLevel level)
+            => global::Quant.QuantRows.DequantizeBlocks<Format>(in source, firstBlock, destination, level);
+
+        /// <summary>Dequantizes blocks of a <c>iq4_nl</c> row to bfloat16, rounding the float32 values to nearest even.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        public static void DequantizeBlocks(in global::Quant.QuantRow source, int firstBlock, global::System.Span<global::Quant.BFloat16> destination, global::Quant.SimdLevel level)
+            => global::Quant.QuantRows.DequantizeBlocks<Format>(in source, firstBlock, destination, level);
 
         /// <summary>Dequantizes a whole <c>iq4_nl</c> row with the best SIMD level of this machine.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
@@ -141,6 +152,7 @@ namespace Quant.Kernels
 
         /// <summary>The scalar reference dequantizer: one element at a time, rounding exactly as the format's reference does.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocksScalar(int blocks, ref float y, ref byte p0)
         {
             global::System.Span<byte> codes = stackalloc byte[BlockSize];
@@ -159,6 +171,7 @@ namespace Quant.Kernels
 
         /// <summary>The scalar reference of the fused row dot.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRowScalar(int blocks, ref float x, ref byte p0)
         {
             global::System.Span<byte> codes = stackalloc byte[BlockSize];
@@ -184,6 +197,7 @@ namespace Quant.Kernels
 
         /// <summary>Dequantizes with 128-bit vectors; the same floats as the scalar path, bit for bit (no fused multiply-add).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocks128(int blocks, ref float y, ref byte p0)
         {
             for (int b = 0; b < blocks; b++)
@@ -202,6 +216,7 @@ namespace Quant.Kernels
 
         /// <summary>The fused row dot with 128-bit vectors.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRow128(int blocks, ref float x, ref byte p0)
         {
             global::System.Runtime.Intrinsics.Vector128<float> acc = global::System.Runtime.Intrinsics.Vector128<float>.Zero;
@@ -222,6 +237,7 @@ namespace Quant.Kernels
 
         /// <summary>Dequantizes with 256-bit vectors; the same floats as the scalar path, bit for bit (no fused multiply-add).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocks256(int blocks, ref float y, ref byte p0)
         {
             for (int b = 0; b < blocks; b++)
@@ -240,6 +256,7 @@ namespace Quant.Kernels
 
         /// <summary>The fused row dot with 256-bit vectors.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRow256(int blocks, ref float x, ref byte p0)
         {
             global::System.Runtime.Intrinsics.Vector256<float> acc = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
@@ -260,6 +277,7 @@ namespace Quant.Kernels
 
         /// <summary>Dequantizes with 512-bit vectors; the same floats as the scalar path, bit for bit (no fused multiply-add).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocks512(int blocks, ref float y, ref byte p0)
         {
             for (int b = 0; b < blocks; b++)
@@ -278,6 +296,7 @@ namespace Quant.Kernels
 
         /// <summary>The fused row dot with 512-bit vectors.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRow512(int blocks, ref float x, ref byte p0)
         {
             global::System.Runtime.Intrinsics.Vector512<float> acc = global::System.Runtime.Intrinsics.Vector512<float>.Zero;

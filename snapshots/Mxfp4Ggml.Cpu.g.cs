@@ -54,6 +54,7 @@ namespace Quant.Kernels
 
         /// <summary>Rule <c>ocp</c> (SharedExponent): ggml's reference quantizer (the OCP MX rule, ties to the lowest code), bit for bit.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void QuantizeOcp(int blocks, global::System.ReadOnlySpan<float> source, global::System.ReadOnlySpan<float> importance, ref byte p0)
         {
             global::System.Span<byte> codes = stackalloc byte[BlockSize];
@@ -74,6 +75,7 @@ namespace Quant.Kernels
 
         /// <summary>Rule <c>mse</c> (ErrorMinimizing): least squared error over the OCP exponent and its neighbours.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void QuantizeMse(int blocks, global::System.ReadOnlySpan<float> source, global::System.ReadOnlySpan<float> importance, ref byte p0)
         {
             global::System.Span<byte> codes = stackalloc byte[BlockSize];
@@ -117,6 +119,16 @@ namespace Quant.Kernels
                     break;
             }
         }
+
+        /// <summary>Dequantizes blocks of a <c>mxfp4_ggml</c> row to IEEE binary16, rounding the float32 values to nearest even.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        public static void DequantizeBlocks(in global::Quant.QuantRow source, int firstBlock, global::System.Span<global::System.Half> destination, global::Quant.SimdLevel level)
+            => global::Quant.QuantRows.DequantizeBlocks<Format>(in source, firstBlock, destination, level);
+
+        /// <summary>Dequantizes blocks of a <c>mxfp4_ggml</c> row to bfloat16, rounding the float32 values to nearest even.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        public static void DequantizeBlocks(in global::Quant.QuantRow source, int firstBlock, global::System.Span<global::Quant.BFloat16> destination, global::Quant.SimdLevel level)
+            => global::Quant.QuantRows.DequantizeBlocks<Format>(in source, firstBlock, destination, level);
 
         /// <summary>Dequantizes a whole <c>mxfp4_ggml</c> row with the best SIMD level of this machine.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
@@ -174,6 +186,7 @@ namespace Quant.Kernels
 
         /// <summary>The scalar reference dequantizer: one element at a time, rounding exactly as the format's reference does.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocksScalar(int blocks, ref float y, ref byte p0)
         {
             global::System.Span<byte> codes = stackalloc byte[BlockSize];
@@ -192,6 +205,7 @@ namespace Quant.Kernels
 
         /// <summary>The scalar reference of the fused row dot.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRowScalar(int blocks, ref float x, ref byte p0)
         {
             global::System.Span<byte> codes = stackalloc byte[BlockSize];
@@ -217,6 +231,7 @@ namespace Quant.Kernels
 
         /// <summary>Dequantizes with 128-bit vectors; the same floats as the scalar path, bit for bit (no fused multiply-add).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocks128(int blocks, ref float y, ref byte p0)
         {
             for (int b = 0; b < blocks; b++)
@@ -235,6 +250,7 @@ namespace Quant.Kernels
 
         /// <summary>The fused row dot with 128-bit vectors.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRow128(int blocks, ref float x, ref byte p0)
         {
             global::System.Runtime.Intrinsics.Vector128<float> acc = global::System.Runtime.Intrinsics.Vector128<float>.Zero;
@@ -255,6 +271,7 @@ namespace Quant.Kernels
 
         /// <summary>Dequantizes with 256-bit vectors; the same floats as the scalar path, bit for bit (no fused multiply-add).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocks256(int blocks, ref float y, ref byte p0)
         {
             for (int b = 0; b < blocks; b++)
@@ -273,6 +290,7 @@ namespace Quant.Kernels
 
         /// <summary>The fused row dot with 256-bit vectors.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRow256(int blocks, ref float x, ref byte p0)
         {
             global::System.Runtime.Intrinsics.Vector256<float> acc = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
@@ -293,6 +311,7 @@ namespace Quant.Kernels
 
         /// <summary>Dequantizes with 512-bit vectors; the same floats as the scalar path, bit for bit (no fused multiply-add).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocks512(int blocks, ref float y, ref byte p0)
         {
             for (int b = 0; b < blocks; b++)
@@ -311,6 +330,7 @@ namespace Quant.Kernels
 
         /// <summary>The fused row dot with 512-bit vectors.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRow512(int blocks, ref float x, ref byte p0)
         {
             global::System.Runtime.Intrinsics.Vector512<float> acc = global::System.Runtime.Intrinsics.Vector512<float>.Zero;

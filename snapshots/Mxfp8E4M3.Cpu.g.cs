@@ -52,6 +52,7 @@ namespace Quant.Kernels
 
         /// <summary>Rule <c>ocp</c> (SharedExponent): OCP MX 1.0: shared exponent, elements rounded to nearest even, saturating.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void QuantizeOcp(int blocks, global::System.ReadOnlySpan<float> source, global::System.ReadOnlySpan<float> importance, ref byte p0, ref byte p1)
         {
             global::System.Span<byte> codes = stackalloc byte[BlockSize];
@@ -73,6 +74,7 @@ namespace Quant.Kernels
 
         /// <summary>Rule <c>mse</c> (ErrorMinimizing): least squared error over the OCP exponent and its neighbours.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void QuantizeMse(int blocks, global::System.ReadOnlySpan<float> source, global::System.ReadOnlySpan<float> importance, ref byte p0, ref byte p1)
         {
             global::System.Span<byte> codes = stackalloc byte[BlockSize];
@@ -118,6 +120,16 @@ namespace Quant.Kernels
                     break;
             }
         }
+
+        /// <summary>Dequantizes blocks of a <c>mxfp8_e4m3</c> row to IEEE binary16, rounding the float32 values to nearest even.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        public static void DequantizeBlocks(in global::Quant.QuantRow source, int firstBlock, global::System.Span<global::System.Half> destination, global::Quant.SimdLevel level)
+            => global::Quant.QuantRows.DequantizeBlocks<Format>(in source, firstBlock, destination, level);
+
+        /// <summary>Dequantizes blocks of a <c>mxfp8_e4m3</c> row to bfloat16, rounding the float32 values to nearest even.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        public static void DequantizeBlocks(in global::Quant.QuantRow source, int firstBlock, global::System.Span<global::Quant.BFloat16> destination, global::Quant.SimdLevel level)
+            => global::Quant.QuantRows.DequantizeBlocks<Format>(in source, firstBlock, destination, level);
 
         /// <summary>Dequantizes a whole <c>mxfp8_e4m3</c> row with the best SIMD level of this machine.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
@@ -176,6 +188,7 @@ namespace Quant.Kernels
 
         /// <summary>The scalar reference dequantizer: one element at a time, rounding exactly as the format's reference does.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocksScalar(int blocks, ref float y, ref byte p0, ref byte p1)
         {
             global::System.Span<byte> codes = stackalloc byte[BlockSize];
@@ -195,6 +208,7 @@ namespace Quant.Kernels
 
         /// <summary>The scalar reference of the fused row dot.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRowScalar(int blocks, ref float x, ref byte p0, ref byte p1)
         {
             global::System.Span<byte> codes = stackalloc byte[BlockSize];
@@ -221,6 +235,7 @@ namespace Quant.Kernels
 
         /// <summary>Dequantizes with 128-bit vectors; the same floats as the scalar path, bit for bit (no fused multiply-add).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocks128(int blocks, ref float y, ref byte p0, ref byte p1)
         {
             for (int b = 0; b < blocks; b++)
@@ -239,6 +254,7 @@ namespace Quant.Kernels
 
         /// <summary>The fused row dot with 128-bit vectors.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRow128(int blocks, ref float x, ref byte p0, ref byte p1)
         {
             global::System.Runtime.Intrinsics.Vector128<float> acc = global::System.Runtime.Intrinsics.Vector128<float>.Zero;
@@ -259,6 +275,7 @@ namespace Quant.Kernels
 
         /// <summary>Dequantizes with 256-bit vectors; the same floats as the scalar path, bit for bit (no fused multiply-add).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocks256(int blocks, ref float y, ref byte p0, ref byte p1)
         {
             for (int b = 0; b < blocks; b++)
@@ -277,6 +294,7 @@ namespace Quant.Kernels
 
         /// <summary>The fused row dot with 256-bit vectors.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRow256(int blocks, ref float x, ref byte p0, ref byte p1)
         {
             global::System.Runtime.Intrinsics.Vector256<float> acc = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
@@ -297,6 +315,7 @@ namespace Quant.Kernels
 
         /// <summary>Dequantizes with 512-bit vectors; the same floats as the scalar path, bit for bit (no fused multiply-add).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocks512(int blocks, ref float y, ref byte p0, ref byte p1)
         {
             for (int b = 0; b < blocks; b++)
@@ -315,6 +334,7 @@ namespace Quant.Kernels
 
         /// <summary>The fused row dot with 512-bit vectors.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRow512(int blocks, ref float x, ref byte p0, ref byte p1)
         {
             global::System.Runtime.Intrinsics.Vector512<float> acc = global::System.Runtime.Intrinsics.Vector512<float>.Zero;

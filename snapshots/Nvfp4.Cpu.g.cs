@@ -54,6 +54,7 @@ namespace Quant.Kernels
 
         /// <summary>Rule <c>modelopt</c> (AbsMax): ModelOpt: block amax / 6 over the tensor scale in E4M3, elements to nearest even E2M1.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void QuantizeModelopt(int blocks, global::System.ReadOnlySpan<float> source, global::System.ReadOnlySpan<float> importance, ref byte p0, ref byte p1, ref byte p2)
         {
             float tensorScale = global::Quant.Numerics.Fp32.Read(ref p2);
@@ -117,6 +118,16 @@ namespace Quant.Kernels
             }
         }
 
+        /// <summary>Dequantizes blocks of a <c>nvfp4</c> row to IEEE binary16, rounding the float32 values to nearest even.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        public static void DequantizeBlocks(in global::Quant.QuantRow source, int firstBlock, global::System.Span<global::System.Half> destination, global::Quant.SimdLevel level)
+            => global::Quant.QuantRows.DequantizeBlocks<Format>(in source, firstBlock, destination, level);
+
+        /// <summary>Dequantizes blocks of a <c>nvfp4</c> row to bfloat16, rounding the float32 values to nearest even.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        public static void DequantizeBlocks(in global::Quant.QuantRow source, int firstBlock, global::System.Span<global::Quant.BFloat16> destination, global::Quant.SimdLevel level)
+            => global::Quant.QuantRows.DequantizeBlocks<Format>(in source, firstBlock, destination, level);
+
         /// <summary>Dequantizes a whole <c>nvfp4</c> row with the best SIMD level of this machine.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
         public static void DequantizeRow(in global::Quant.QuantRow source, global::System.Span<float> destination)
@@ -175,6 +186,7 @@ namespace Quant.Kernels
 
         /// <summary>The scalar reference dequantizer: one element at a time, rounding exactly as the format's reference does.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocksScalar(int blocks, ref float y, ref byte p0, ref byte p1, ref byte p2)
         {
             float tensorScale = global::Quant.Numerics.Fp32.Read(ref p2);
@@ -195,6 +207,7 @@ namespace Quant.Kernels
 
         /// <summary>The scalar reference of the fused row dot.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRowScalar(int blocks, ref float x, ref byte p0, ref byte p1, ref byte p2)
         {
             float tensorScale = global::Quant.Numerics.Fp32.Read(ref p2);
@@ -222,6 +235,7 @@ namespace Quant.Kernels
 
         /// <summary>Dequantizes with 128-bit vectors; the same floats as the scalar path, bit for bit (no fused multiply-add).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocks128(int blocks, ref float y, ref byte p0, ref byte p1, ref byte p2)
         {
             float tensorScale = global::Quant.Numerics.Fp32.Read(ref p2);
@@ -240,6 +254,7 @@ namespace Quant.Kernels
 
         /// <summary>The fused row dot with 128-bit vectors.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRow128(int blocks, ref float x, ref byte p0, ref byte p1, ref byte p2)
         {
             float tensorScale = global::Quant.Numerics.Fp32.Read(ref p2);
@@ -260,6 +275,7 @@ namespace Quant.Kernels
 
         /// <summary>Dequantizes with 256-bit vectors; the same floats as the scalar path, bit for bit (no fused multiply-add).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocks256(int blocks, ref float y, ref byte p0, ref byte p1, ref byte p2)
         {
             float tensorScale = global::Quant.Numerics.Fp32.Read(ref p2);
@@ -278,6 +294,7 @@ namespace Quant.Kernels
 
         /// <summary>The fused row dot with 256-bit vectors.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRow256(int blocks, ref float x, ref byte p0, ref byte p1, ref byte p2)
         {
             float tensorScale = global::Quant.Numerics.Fp32.Read(ref p2);
@@ -298,6 +315,7 @@ namespace Quant.Kernels
 
         /// <summary>Dequantizes with 512-bit vectors; the same floats as the scalar path, bit for bit (no fused multiply-add).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocks512(int blocks, ref float y, ref byte p0, ref byte p1, ref byte p2)
         {
             float tensorScale = global::Quant.Numerics.Fp32.Read(ref p2);
@@ -316,6 +334,7 @@ namespace Quant.Kernels
 
         /// <summary>The fused row dot with 512-bit vectors.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRow512(int blocks, ref float x, ref byte p0, ref byte p1, ref byte p2)
         {
             float tensorScale = global::Quant.Numerics.Fp32.Read(ref p2);

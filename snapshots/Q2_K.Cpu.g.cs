@@ -33,6 +33,7 @@ namespace Quant.Kernels
 
         /// <summary>Rule <c>ggml</c> (GgmlKQuant): ggml's q2_K search (weighted with an importance matrix), bit for bit.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void QuantizeGgml(int blocks, global::System.ReadOnlySpan<float> source, global::System.ReadOnlySpan<float> importance, ref byte p0)
         {
             global::System.Span<byte> codes = stackalloc byte[BlockSize];
@@ -80,6 +81,16 @@ namespace Quant.Kernels
                     break;
             }
         }
+
+        /// <summary>Dequantizes blocks of a <c>q2_K</c> row to IEEE binary16, rounding the float32 values to nearest even.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        public static void DequantizeBlocks(in global::Quant.QuantRow source, int firstBlock, global::System.Span<global::System.Half> destination, global::Quant.SimdLevel level)
+            => global::Quant.QuantRows.DequantizeBlocks<Format>(in source, firstBlock, destination, level);
+
+        /// <summary>Dequantizes blocks of a <c>q2_K</c> row to bfloat16, rounding the float32 values to nearest even.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        public static void DequantizeBlocks(in global::Quant.QuantRow source, int firstBlock, global::System.Span<global::Quant.BFloat16> destination, global::Quant.SimdLevel level)
+            => global::Quant.QuantRows.DequantizeBlocks<Format>(in source, firstBlock, destination, level);
 
         /// <summary>Dequantizes a whole <c>q2_K</c> row with the best SIMD level of this machine.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
@@ -159,6 +170,7 @@ namespace Quant.Kernels
 
         /// <summary>The scalar reference dequantizer: one element at a time, rounding exactly as the format's reference does.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocksScalar(int blocks, ref float y, ref byte p0)
         {
             global::System.Span<byte> codes = stackalloc byte[BlockSize];
@@ -186,6 +198,7 @@ namespace Quant.Kernels
 
         /// <summary>The scalar reference of the fused row dot.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRowScalar(int blocks, ref float x, ref byte p0)
         {
             global::System.Span<byte> codes = stackalloc byte[BlockSize];
@@ -201,13 +214,13 @@ namespace Quant.Kernels
                 for (int j = 0; j < 16; j++)
                 {
                     float groupSum = 0f;
-                    float xSum = 0f;
+                    float dj = d * (float)scales[j];
+                    float mj = dmin * (float)mins[j];
                     for (int i = j * 16; i < (j + 1) * 16; i++)
                     {
-                        groupSum += (float)codes[i] * global::System.Runtime.CompilerServices.Unsafe.Add(ref x, i);
-                        xSum += global::System.Runtime.CompilerServices.Unsafe.Add(ref x, i);
+                        groupSum += ((float)codes[i] * dj - mj) * global::System.Runtime.CompilerServices.Unsafe.Add(ref x, i);
                     }
-                    sum += groupSum * (d * (float)scales[j]) - xSum * (dmin * (float)mins[j]);
+                    sum += groupSum;
                 }
                 x = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, BlockSize);
                 p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);
@@ -217,6 +230,7 @@ namespace Quant.Kernels
 
         /// <summary>Dequantizes with 128-bit vectors; the same floats as the scalar path, bit for bit (no fused multiply-add).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocks128(int blocks, ref float y, ref byte p0)
         {
             global::System.Span<byte> scales = stackalloc byte[16];
@@ -301,6 +315,7 @@ namespace Quant.Kernels
 
         /// <summary>The fused row dot with 128-bit vectors.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRow128(int blocks, ref float x, ref byte p0)
         {
             global::System.Span<byte> scales = stackalloc byte[16];
@@ -311,90 +326,74 @@ namespace Quant.Kernels
                 float d = global::Quant.Numerics.Fp16.Read(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, 80));
                 float dmin = global::Quant.Numerics.Fp16.Read(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, 82));
                 UnpackSubScales(scales, mins, ref p0);
+                global::System.Runtime.Intrinsics.Vector128<float> vd = global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[0]);
+                global::System.Runtime.Intrinsics.Vector128<float> vmin = global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[0]));
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_0 = global::Quant.Simd.SimdCodes.Load(ref p0, 16);
                 var v0 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_0, 0, 2));
-                global::System.Runtime.Intrinsics.Vector128<float> s = global::Quant.Simd.Simd128.Dot16(v0, ref x);
-                global::System.Runtime.Intrinsics.Vector128<float> xSum = global::Quant.Simd.Simd128.Sum16(ref x);
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[0]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[0])), acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v0, vd, vmin, ref x, acc);
+                vd = global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[1]);
+                vmin = global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[1]));
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_16 = global::Quant.Simd.SimdCodes.Load(ref p0, 32);
                 var v1 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_16, 0, 2));
-                s = global::Quant.Simd.Simd128.Dot16(v1, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16));
-                xSum = global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16));
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[1]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[1])), acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v1, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16), acc);
+                vd = global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[2]);
+                vmin = global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[2]));
                 var v2 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_0, 2, 2));
-                s = global::Quant.Simd.Simd128.Dot16(v2, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 32));
-                xSum = global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 32));
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[2]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[2])), acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v2, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 32), acc);
+                vd = global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[3]);
+                vmin = global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[3]));
                 var v3 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_16, 2, 2));
-                s = global::Quant.Simd.Simd128.Dot16(v3, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 48));
-                xSum = global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 48));
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[3]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[3])), acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v3, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 48), acc);
+                vd = global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[4]);
+                vmin = global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[4]));
                 var v4 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_0, 4, 2));
-                s = global::Quant.Simd.Simd128.Dot16(v4, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 64));
-                xSum = global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 64));
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[4]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[4])), acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v4, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 64), acc);
+                vd = global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[5]);
+                vmin = global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[5]));
                 var v5 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_16, 4, 2));
-                s = global::Quant.Simd.Simd128.Dot16(v5, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 80));
-                xSum = global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 80));
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[5]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[5])), acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v5, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 80), acc);
+                vd = global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[6]);
+                vmin = global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[6]));
                 var v6 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_0, 6, 2));
-                s = global::Quant.Simd.Simd128.Dot16(v6, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 96));
-                xSum = global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 96));
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[6]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[6])), acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v6, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 96), acc);
+                vd = global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[7]);
+                vmin = global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[7]));
                 var v7 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_16, 6, 2));
-                s = global::Quant.Simd.Simd128.Dot16(v7, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 112));
-                xSum = global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 112));
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[7]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[7])), acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v7, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 112), acc);
+                vd = global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[8]);
+                vmin = global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[8]));
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_32 = global::Quant.Simd.SimdCodes.Load(ref p0, 48);
                 var v8 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_32, 0, 2));
-                s = global::Quant.Simd.Simd128.Dot16(v8, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 128));
-                xSum = global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 128));
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[8]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[8])), acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v8, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 128), acc);
+                vd = global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[9]);
+                vmin = global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[9]));
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_48 = global::Quant.Simd.SimdCodes.Load(ref p0, 64);
                 var v9 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_48, 0, 2));
-                s = global::Quant.Simd.Simd128.Dot16(v9, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 144));
-                xSum = global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 144));
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[9]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[9])), acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v9, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 144), acc);
+                vd = global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[10]);
+                vmin = global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[10]));
                 var v10 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_32, 2, 2));
-                s = global::Quant.Simd.Simd128.Dot16(v10, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 160));
-                xSum = global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 160));
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[10]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[10])), acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v10, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 160), acc);
+                vd = global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[11]);
+                vmin = global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[11]));
                 var v11 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_48, 2, 2));
-                s = global::Quant.Simd.Simd128.Dot16(v11, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 176));
-                xSum = global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 176));
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[11]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[11])), acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v11, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 176), acc);
+                vd = global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[12]);
+                vmin = global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[12]));
                 var v12 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_32, 4, 2));
-                s = global::Quant.Simd.Simd128.Dot16(v12, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 192));
-                xSum = global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 192));
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[12]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[12])), acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v12, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 192), acc);
+                vd = global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[13]);
+                vmin = global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[13]));
                 var v13 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_48, 4, 2));
-                s = global::Quant.Simd.Simd128.Dot16(v13, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 208));
-                xSum = global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 208));
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[13]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[13])), acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v13, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 208), acc);
+                vd = global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[14]);
+                vmin = global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[14]));
                 var v14 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_32, 6, 2));
-                s = global::Quant.Simd.Simd128.Dot16(v14, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 224));
-                xSum = global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 224));
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[14]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[14])), acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v14, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 224), acc);
+                vd = global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[15]);
+                vmin = global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[15]));
                 var v15 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_48, 6, 2));
-                s = global::Quant.Simd.Simd128.Dot16(v15, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 240));
-                xSum = global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 240));
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[15]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[15])), acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v15, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 240), acc);
                 x = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 256);
                 p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);
             }
@@ -403,6 +402,7 @@ namespace Quant.Kernels
 
         /// <summary>Dequantizes with 256-bit vectors; the same floats as the scalar path, bit for bit (no fused multiply-add).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocks256(int blocks, ref float y, ref byte p0)
         {
             global::System.Span<byte> scales = stackalloc byte[16];
@@ -487,6 +487,7 @@ namespace Quant.Kernels
 
         /// <summary>The fused row dot with 256-bit vectors.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRow256(int blocks, ref float x, ref byte p0)
         {
             global::System.Span<byte> scales = stackalloc byte[16];
@@ -497,90 +498,74 @@ namespace Quant.Kernels
                 float d = global::Quant.Numerics.Fp16.Read(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, 80));
                 float dmin = global::Quant.Numerics.Fp16.Read(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, 82));
                 UnpackSubScales(scales, mins, ref p0);
+                global::System.Runtime.Intrinsics.Vector256<float> vd = global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[0]);
+                global::System.Runtime.Intrinsics.Vector256<float> vmin = global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[0]));
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_0 = global::Quant.Simd.SimdCodes.Load(ref p0, 16);
                 var v0 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_0, 0, 2));
-                global::System.Runtime.Intrinsics.Vector256<float> s = global::Quant.Simd.Simd256.Dot16(v0, ref x);
-                global::System.Runtime.Intrinsics.Vector256<float> xSum = global::Quant.Simd.Simd256.Sum16(ref x);
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[0]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[0])), acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v0, vd, vmin, ref x, acc);
+                vd = global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[1]);
+                vmin = global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[1]));
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_16 = global::Quant.Simd.SimdCodes.Load(ref p0, 32);
                 var v1 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_16, 0, 2));
-                s = global::Quant.Simd.Simd256.Dot16(v1, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16));
-                xSum = global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16));
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[1]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[1])), acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v1, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16), acc);
+                vd = global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[2]);
+                vmin = global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[2]));
                 var v2 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_0, 2, 2));
-                s = global::Quant.Simd.Simd256.Dot16(v2, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 32));
-                xSum = global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 32));
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[2]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[2])), acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v2, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 32), acc);
+                vd = global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[3]);
+                vmin = global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[3]));
                 var v3 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_16, 2, 2));
-                s = global::Quant.Simd.Simd256.Dot16(v3, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 48));
-                xSum = global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 48));
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[3]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[3])), acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v3, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 48), acc);
+                vd = global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[4]);
+                vmin = global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[4]));
                 var v4 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_0, 4, 2));
-                s = global::Quant.Simd.Simd256.Dot16(v4, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 64));
-                xSum = global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 64));
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[4]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[4])), acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v4, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 64), acc);
+                vd = global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[5]);
+                vmin = global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[5]));
                 var v5 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_16, 4, 2));
-                s = global::Quant.Simd.Simd256.Dot16(v5, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 80));
-                xSum = global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 80));
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[5]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[5])), acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v5, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 80), acc);
+                vd = global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[6]);
+                vmin = global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[6]));
                 var v6 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_0, 6, 2));
-                s = global::Quant.Simd.Simd256.Dot16(v6, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 96));
-                xSum = global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 96));
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[6]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[6])), acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v6, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 96), acc);
+                vd = global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[7]);
+                vmin = global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[7]));
                 var v7 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_16, 6, 2));
-                s = global::Quant.Simd.Simd256.Dot16(v7, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 112));
-                xSum = global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 112));
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[7]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[7])), acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v7, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 112), acc);
+                vd = global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[8]);
+                vmin = global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[8]));
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_32 = global::Quant.Simd.SimdCodes.Load(ref p0, 48);
                 var v8 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_32, 0, 2));
-                s = global::Quant.Simd.Simd256.Dot16(v8, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 128));
-                xSum = global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 128));
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[8]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[8])), acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v8, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 128), acc);
+                vd = global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[9]);
+                vmin = global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[9]));
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_48 = global::Quant.Simd.SimdCodes.Load(ref p0, 64);
                 var v9 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_48, 0, 2));
-                s = global::Quant.Simd.Simd256.Dot16(v9, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 144));
-                xSum = global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 144));
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[9]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[9])), acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v9, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 144), acc);
+                vd = global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[10]);
+                vmin = global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[10]));
                 var v10 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_32, 2, 2));
-                s = global::Quant.Simd.Simd256.Dot16(v10, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 160));
-                xSum = global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 160));
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[10]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[10])), acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v10, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 160), acc);
+                vd = global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[11]);
+                vmin = global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[11]));
                 var v11 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_48, 2, 2));
-                s = global::Quant.Simd.Simd256.Dot16(v11, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 176));
-                xSum = global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 176));
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[11]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[11])), acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v11, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 176), acc);
+                vd = global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[12]);
+                vmin = global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[12]));
                 var v12 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_32, 4, 2));
-                s = global::Quant.Simd.Simd256.Dot16(v12, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 192));
-                xSum = global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 192));
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[12]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[12])), acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v12, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 192), acc);
+                vd = global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[13]);
+                vmin = global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[13]));
                 var v13 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_48, 4, 2));
-                s = global::Quant.Simd.Simd256.Dot16(v13, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 208));
-                xSum = global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 208));
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[13]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[13])), acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v13, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 208), acc);
+                vd = global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[14]);
+                vmin = global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[14]));
                 var v14 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_32, 6, 2));
-                s = global::Quant.Simd.Simd256.Dot16(v14, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 224));
-                xSum = global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 224));
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[14]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[14])), acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v14, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 224), acc);
+                vd = global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[15]);
+                vmin = global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[15]));
                 var v15 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_48, 6, 2));
-                s = global::Quant.Simd.Simd256.Dot16(v15, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 240));
-                xSum = global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 240));
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[15]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[15])), acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v15, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 240), acc);
                 x = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 256);
                 p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);
             }
@@ -589,6 +574,7 @@ namespace Quant.Kernels
 
         /// <summary>Dequantizes with 512-bit vectors; the same floats as the scalar path, bit for bit (no fused multiply-add).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocks512(int blocks, ref float y, ref byte p0)
         {
             global::System.Span<byte> scales = stackalloc byte[16];
@@ -673,6 +659,7 @@ namespace Quant.Kernels
 
         /// <summary>The fused row dot with 512-bit vectors.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRow512(int blocks, ref float x, ref byte p0)
         {
             global::System.Span<byte> scales = stackalloc byte[16];
@@ -683,90 +670,74 @@ namespace Quant.Kernels
                 float d = global::Quant.Numerics.Fp16.Read(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, 80));
                 float dmin = global::Quant.Numerics.Fp16.Read(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, 82));
                 UnpackSubScales(scales, mins, ref p0);
+                global::System.Runtime.Intrinsics.Vector512<float> vd = global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[0]);
+                global::System.Runtime.Intrinsics.Vector512<float> vmin = global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[0]));
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_0 = global::Quant.Simd.SimdCodes.Load(ref p0, 16);
                 var v0 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_0, 0, 2));
-                global::System.Runtime.Intrinsics.Vector512<float> s = global::Quant.Simd.Simd512.Dot16(v0, ref x);
-                global::System.Runtime.Intrinsics.Vector512<float> xSum = global::Quant.Simd.Simd512.Sum16(ref x);
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[0]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[0])), acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v0, vd, vmin, ref x, acc);
+                vd = global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[1]);
+                vmin = global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[1]));
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_16 = global::Quant.Simd.SimdCodes.Load(ref p0, 32);
                 var v1 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_16, 0, 2));
-                s = global::Quant.Simd.Simd512.Dot16(v1, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16));
-                xSum = global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16));
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[1]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[1])), acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v1, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16), acc);
+                vd = global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[2]);
+                vmin = global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[2]));
                 var v2 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_0, 2, 2));
-                s = global::Quant.Simd.Simd512.Dot16(v2, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 32));
-                xSum = global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 32));
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[2]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[2])), acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v2, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 32), acc);
+                vd = global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[3]);
+                vmin = global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[3]));
                 var v3 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_16, 2, 2));
-                s = global::Quant.Simd.Simd512.Dot16(v3, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 48));
-                xSum = global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 48));
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[3]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[3])), acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v3, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 48), acc);
+                vd = global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[4]);
+                vmin = global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[4]));
                 var v4 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_0, 4, 2));
-                s = global::Quant.Simd.Simd512.Dot16(v4, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 64));
-                xSum = global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 64));
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[4]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[4])), acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v4, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 64), acc);
+                vd = global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[5]);
+                vmin = global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[5]));
                 var v5 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_16, 4, 2));
-                s = global::Quant.Simd.Simd512.Dot16(v5, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 80));
-                xSum = global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 80));
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[5]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[5])), acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v5, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 80), acc);
+                vd = global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[6]);
+                vmin = global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[6]));
                 var v6 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_0, 6, 2));
-                s = global::Quant.Simd.Simd512.Dot16(v6, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 96));
-                xSum = global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 96));
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[6]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[6])), acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v6, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 96), acc);
+                vd = global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[7]);
+                vmin = global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[7]));
                 var v7 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_16, 6, 2));
-                s = global::Quant.Simd.Simd512.Dot16(v7, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 112));
-                xSum = global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 112));
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[7]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[7])), acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v7, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 112), acc);
+                vd = global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[8]);
+                vmin = global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[8]));
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_32 = global::Quant.Simd.SimdCodes.Load(ref p0, 48);
                 var v8 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_32, 0, 2));
-                s = global::Quant.Simd.Simd512.Dot16(v8, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 128));
-                xSum = global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 128));
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[8]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[8])), acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v8, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 128), acc);
+                vd = global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[9]);
+                vmin = global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[9]));
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_48 = global::Quant.Simd.SimdCodes.Load(ref p0, 64);
                 var v9 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_48, 0, 2));
-                s = global::Quant.Simd.Simd512.Dot16(v9, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 144));
-                xSum = global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 144));
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[9]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[9])), acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v9, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 144), acc);
+                vd = global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[10]);
+                vmin = global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[10]));
                 var v10 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_32, 2, 2));
-                s = global::Quant.Simd.Simd512.Dot16(v10, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 160));
-                xSum = global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 160));
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[10]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[10])), acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v10, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 160), acc);
+                vd = global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[11]);
+                vmin = global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[11]));
                 var v11 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_48, 2, 2));
-                s = global::Quant.Simd.Simd512.Dot16(v11, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 176));
-                xSum = global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 176));
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[11]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[11])), acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v11, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 176), acc);
+                vd = global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[12]);
+                vmin = global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[12]));
                 var v12 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_32, 4, 2));
-                s = global::Quant.Simd.Simd512.Dot16(v12, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 192));
-                xSum = global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 192));
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[12]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[12])), acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v12, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 192), acc);
+                vd = global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[13]);
+                vmin = global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[13]));
                 var v13 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_48, 4, 2));
-                s = global::Quant.Simd.Simd512.Dot16(v13, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 208));
-                xSum = global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 208));
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[13]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[13])), acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v13, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 208), acc);
+                vd = global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[14]);
+                vmin = global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[14]));
                 var v14 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_32, 6, 2));
-                s = global::Quant.Simd.Simd512.Dot16(v14, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 224));
-                xSum = global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 224));
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[14]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[14])), acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v14, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 224), acc);
+                vd = global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[15]);
+                vmin = global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[15]));
                 var v15 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_48, 6, 2));
-                s = global::Quant.Simd.Simd512.Dot16(v15, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 240));
-                xSum = global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 240));
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[15]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[15])), acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v15, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 240), acc);
                 x = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 256);
                 p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);
             }

@@ -33,6 +33,7 @@ namespace Quant.Kernels
 
         /// <summary>Rule <c>ggml</c> (SignedMax): ggml's reference quantizer, bit for bit.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void QuantizeGgml(int blocks, global::System.ReadOnlySpan<float> source, global::System.ReadOnlySpan<float> importance, ref byte p0)
         {
             global::System.Span<byte> codes = stackalloc byte[BlockSize];
@@ -90,6 +91,16 @@ namespace Quant.Kernels
             }
         }
 
+        /// <summary>Dequantizes blocks of a <c>q4_0</c> row to IEEE binary16, rounding the float32 values to nearest even.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        public static void DequantizeBlocks(in global::Quant.QuantRow source, int firstBlock, global::System.Span<global::System.Half> destination, global::Quant.SimdLevel level)
+            => global::Quant.QuantRows.DequantizeBlocks<Format>(in source, firstBlock, destination, level);
+
+        /// <summary>Dequantizes blocks of a <c>q4_0</c> row to bfloat16, rounding the float32 values to nearest even.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        public static void DequantizeBlocks(in global::Quant.QuantRow source, int firstBlock, global::System.Span<global::Quant.BFloat16> destination, global::Quant.SimdLevel level)
+            => global::Quant.QuantRows.DequantizeBlocks<Format>(in source, firstBlock, destination, level);
+
         /// <summary>Dequantizes a whole <c>q4_0</c> row with the best SIMD level of this machine.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
         public static void DequantizeRow(in global::Quant.QuantRow source, global::System.Span<float> destination)
@@ -146,6 +157,7 @@ namespace Quant.Kernels
 
         /// <summary>The scalar reference dequantizer: one element at a time, rounding exactly as the format's reference does.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocksScalar(int blocks, ref float y, ref byte p0)
         {
             global::System.Span<byte> codes = stackalloc byte[BlockSize];
@@ -164,6 +176,7 @@ namespace Quant.Kernels
 
         /// <summary>The scalar reference of the fused row dot.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRowScalar(int blocks, ref float x, ref byte p0)
         {
             global::System.Span<byte> codes = stackalloc byte[BlockSize];
@@ -189,6 +202,7 @@ namespace Quant.Kernels
 
         /// <summary>Dequantizes with 128-bit vectors; the same floats as the scalar path, bit for bit (no fused multiply-add).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocks128(int blocks, ref float y, ref byte p0)
         {
             for (int b = 0; b < blocks; b++)
@@ -207,6 +221,7 @@ namespace Quant.Kernels
 
         /// <summary>The fused row dot with 128-bit vectors.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRow128(int blocks, ref float x, ref byte p0)
         {
             global::System.Runtime.Intrinsics.Vector128<float> acc = global::System.Runtime.Intrinsics.Vector128<float>.Zero;
@@ -227,6 +242,7 @@ namespace Quant.Kernels
 
         /// <summary>Dequantizes with 256-bit vectors; the same floats as the scalar path, bit for bit (no fused multiply-add).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocks256(int blocks, ref float y, ref byte p0)
         {
             for (int b = 0; b < blocks; b++)
@@ -245,6 +261,7 @@ namespace Quant.Kernels
 
         /// <summary>The fused row dot with 256-bit vectors.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRow256(int blocks, ref float x, ref byte p0)
         {
             global::System.Runtime.Intrinsics.Vector256<float> acc = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
@@ -265,6 +282,7 @@ namespace Quant.Kernels
 
         /// <summary>Dequantizes with 512-bit vectors; the same floats as the scalar path, bit for bit (no fused multiply-add).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocks512(int blocks, ref float y, ref byte p0)
         {
             for (int b = 0; b < blocks; b++)
@@ -283,6 +301,7 @@ namespace Quant.Kernels
 
         /// <summary>The fused row dot with 512-bit vectors.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRow512(int blocks, ref float x, ref byte p0)
         {
             global::System.Runtime.Intrinsics.Vector512<float> acc = global::System.Runtime.Intrinsics.Vector512<float>.Zero;

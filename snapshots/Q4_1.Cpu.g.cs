@@ -33,6 +33,7 @@ namespace Quant.Kernels
 
         /// <summary>Rule <c>ggml</c> (MinMax): ggml's reference quantizer, bit for bit.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void QuantizeGgml(int blocks, global::System.ReadOnlySpan<float> source, global::System.ReadOnlySpan<float> importance, ref byte p0)
         {
             global::System.Span<byte> codes = stackalloc byte[BlockSize];
@@ -92,6 +93,16 @@ namespace Quant.Kernels
             }
         }
 
+        /// <summary>Dequantizes blocks of a <c>q4_1</c> row to IEEE binary16, rounding the float32 values to nearest even.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        public static void DequantizeBlocks(in global::Quant.QuantRow source, int firstBlock, global::System.Span<global::System.Half> destination, global::Quant.SimdLevel level)
+            => global::Quant.QuantRows.DequantizeBlocks<Format>(in source, firstBlock, destination, level);
+
+        /// <summary>Dequantizes blocks of a <c>q4_1</c> row to bfloat16, rounding the float32 values to nearest even.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        public static void DequantizeBlocks(in global::Quant.QuantRow source, int firstBlock, global::System.Span<global::Quant.BFloat16> destination, global::Quant.SimdLevel level)
+            => global::Quant.QuantRows.DequantizeBlocks<Format>(in source, firstBlock, destination, level);
+
         /// <summary>Dequantizes a whole <c>q4_1</c> row with the best SIMD level of this machine.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
         public static void DequantizeRow(in global::Quant.QuantRow source, global::System.Span<float> destination)
@@ -148,6 +159,7 @@ namespace Quant.Kernels
 
         /// <summary>The scalar reference dequantizer: one element at a time, rounding exactly as the format's reference does.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocksScalar(int blocks, ref float y, ref byte p0)
         {
             global::System.Span<byte> codes = stackalloc byte[BlockSize];
@@ -167,6 +179,7 @@ namespace Quant.Kernels
 
         /// <summary>The scalar reference of the fused row dot.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRowScalar(int blocks, ref float x, ref byte p0)
         {
             global::System.Span<byte> codes = stackalloc byte[BlockSize];
@@ -179,13 +192,12 @@ namespace Quant.Kernels
                 for (int j = 0; j < 1; j++)
                 {
                     float groupSum = 0f;
-                    float xSum = 0f;
+                    float dj = d;
                     for (int i = j * 32; i < (j + 1) * 32; i++)
                     {
-                        groupSum += (float)codes[i] * global::System.Runtime.CompilerServices.Unsafe.Add(ref x, i);
-                        xSum += global::System.Runtime.CompilerServices.Unsafe.Add(ref x, i);
+                        groupSum += ((float)codes[i] * dj + min) * global::System.Runtime.CompilerServices.Unsafe.Add(ref x, i);
                     }
-                    sum += groupSum * d + xSum * min;
+                    sum += groupSum;
                 }
                 x = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, BlockSize);
                 p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);
@@ -195,6 +207,7 @@ namespace Quant.Kernels
 
         /// <summary>Dequantizes with 128-bit vectors; the same floats as the scalar path, bit for bit (no fused multiply-add).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocks128(int blocks, ref float y, ref byte p0)
         {
             for (int b = 0; b < blocks; b++)
@@ -215,6 +228,7 @@ namespace Quant.Kernels
 
         /// <summary>The fused row dot with 128-bit vectors.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRow128(int blocks, ref float x, ref byte p0)
         {
             global::System.Runtime.Intrinsics.Vector128<float> acc = global::System.Runtime.Intrinsics.Vector128<float>.Zero;
@@ -222,15 +236,13 @@ namespace Quant.Kernels
             {
                 float d = global::Quant.Numerics.Fp16.Read(ref p0);
                 float min = global::Quant.Numerics.Fp16.Read(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, 2));
+                global::System.Runtime.Intrinsics.Vector128<float> vmin = global::System.Runtime.Intrinsics.Vector128.Create(min);
+                global::System.Runtime.Intrinsics.Vector128<float> vd = global::System.Runtime.Intrinsics.Vector128.Create(d);
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_0 = global::Quant.Simd.SimdCodes.Load(ref p0, 4);
                 var v0 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_0, 0, 4));
-                global::System.Runtime.Intrinsics.Vector128<float> s = global::Quant.Simd.Simd128.Dot16(v0, ref x);
-                global::System.Runtime.Intrinsics.Vector128<float> xSum = global::Quant.Simd.Simd128.Sum16(ref x);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v0, vd, vmin, ref x, acc);
                 var v1 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_0, 4, 4));
-                s = global::Quant.Simd.Simd128.DotAdd16(v1, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16), s);
-                xSum += global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16));
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector128.Create(d), acc);
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector128.Create(min), acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v1, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16), acc);
                 x = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 32);
                 p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);
             }
@@ -239,6 +251,7 @@ namespace Quant.Kernels
 
         /// <summary>Dequantizes with 256-bit vectors; the same floats as the scalar path, bit for bit (no fused multiply-add).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocks256(int blocks, ref float y, ref byte p0)
         {
             for (int b = 0; b < blocks; b++)
@@ -259,6 +272,7 @@ namespace Quant.Kernels
 
         /// <summary>The fused row dot with 256-bit vectors.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRow256(int blocks, ref float x, ref byte p0)
         {
             global::System.Runtime.Intrinsics.Vector256<float> acc = global::System.Runtime.Intrinsics.Vector256<float>.Zero;
@@ -266,15 +280,13 @@ namespace Quant.Kernels
             {
                 float d = global::Quant.Numerics.Fp16.Read(ref p0);
                 float min = global::Quant.Numerics.Fp16.Read(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, 2));
+                global::System.Runtime.Intrinsics.Vector256<float> vmin = global::System.Runtime.Intrinsics.Vector256.Create(min);
+                global::System.Runtime.Intrinsics.Vector256<float> vd = global::System.Runtime.Intrinsics.Vector256.Create(d);
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_0 = global::Quant.Simd.SimdCodes.Load(ref p0, 4);
                 var v0 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_0, 0, 4));
-                global::System.Runtime.Intrinsics.Vector256<float> s = global::Quant.Simd.Simd256.Dot16(v0, ref x);
-                global::System.Runtime.Intrinsics.Vector256<float> xSum = global::Quant.Simd.Simd256.Sum16(ref x);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v0, vd, vmin, ref x, acc);
                 var v1 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_0, 4, 4));
-                s = global::Quant.Simd.Simd256.DotAdd16(v1, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16), s);
-                xSum += global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16));
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector256.Create(d), acc);
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector256.Create(min), acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v1, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16), acc);
                 x = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 32);
                 p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);
             }
@@ -283,6 +295,7 @@ namespace Quant.Kernels
 
         /// <summary>Dequantizes with 512-bit vectors; the same floats as the scalar path, bit for bit (no fused multiply-add).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocks512(int blocks, ref float y, ref byte p0)
         {
             for (int b = 0; b < blocks; b++)
@@ -303,6 +316,7 @@ namespace Quant.Kernels
 
         /// <summary>The fused row dot with 512-bit vectors.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRow512(int blocks, ref float x, ref byte p0)
         {
             global::System.Runtime.Intrinsics.Vector512<float> acc = global::System.Runtime.Intrinsics.Vector512<float>.Zero;
@@ -310,15 +324,13 @@ namespace Quant.Kernels
             {
                 float d = global::Quant.Numerics.Fp16.Read(ref p0);
                 float min = global::Quant.Numerics.Fp16.Read(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, 2));
+                global::System.Runtime.Intrinsics.Vector512<float> vmin = global::System.Runtime.Intrinsics.Vector512.Create(min);
+                global::System.Runtime.Intrinsics.Vector512<float> vd = global::System.Runtime.Intrinsics.Vector512.Create(d);
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_0 = global::Quant.Simd.SimdCodes.Load(ref p0, 4);
                 var v0 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_0, 0, 4));
-                global::System.Runtime.Intrinsics.Vector512<float> s = global::Quant.Simd.Simd512.Dot16(v0, ref x);
-                global::System.Runtime.Intrinsics.Vector512<float> xSum = global::Quant.Simd.Simd512.Sum16(ref x);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v0, vd, vmin, ref x, acc);
                 var v1 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_0, 4, 4));
-                s = global::Quant.Simd.Simd512.DotAdd16(v1, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16), s);
-                xSum += global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16));
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector512.Create(d), acc);
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector512.Create(min), acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v1, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16), acc);
                 x = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 32);
                 p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);
             }

@@ -33,6 +33,7 @@ namespace Quant.Kernels
 
         /// <summary>Rule <c>ggml</c> (GgmlKQuant): ggml's q5_K search (weighted with an importance matrix), bit for bit.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void QuantizeGgml(int blocks, global::System.ReadOnlySpan<float> source, global::System.ReadOnlySpan<float> importance, ref byte p0)
         {
             global::System.Span<byte> codes = stackalloc byte[BlockSize];
@@ -80,6 +81,16 @@ namespace Quant.Kernels
                     break;
             }
         }
+
+        /// <summary>Dequantizes blocks of a <c>q5_K</c> row to IEEE binary16, rounding the float32 values to nearest even.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        public static void DequantizeBlocks(in global::Quant.QuantRow source, int firstBlock, global::System.Span<global::System.Half> destination, global::Quant.SimdLevel level)
+            => global::Quant.QuantRows.DequantizeBlocks<Format>(in source, firstBlock, destination, level);
+
+        /// <summary>Dequantizes blocks of a <c>q5_K</c> row to bfloat16, rounding the float32 values to nearest even.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        public static void DequantizeBlocks(in global::Quant.QuantRow source, int firstBlock, global::System.Span<global::Quant.BFloat16> destination, global::Quant.SimdLevel level)
+            => global::Quant.QuantRows.DequantizeBlocks<Format>(in source, firstBlock, destination, level);
 
         /// <summary>Dequantizes a whole <c>q5_K</c> row with the best SIMD level of this machine.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
@@ -153,6 +164,7 @@ namespace Quant.Kernels
 
         /// <summary>The scalar reference dequantizer: one element at a time, rounding exactly as the format's reference does.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocksScalar(int blocks, ref float y, ref byte p0)
         {
             global::System.Span<byte> codes = stackalloc byte[BlockSize];
@@ -180,6 +192,7 @@ namespace Quant.Kernels
 
         /// <summary>The scalar reference of the fused row dot.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRowScalar(int blocks, ref float x, ref byte p0)
         {
             global::System.Span<byte> codes = stackalloc byte[BlockSize];
@@ -195,13 +208,13 @@ namespace Quant.Kernels
                 for (int j = 0; j < 8; j++)
                 {
                     float groupSum = 0f;
-                    float xSum = 0f;
+                    float dj = d * (float)scales[j];
+                    float mj = dmin * (float)mins[j];
                     for (int i = j * 32; i < (j + 1) * 32; i++)
                     {
-                        groupSum += (float)codes[i] * global::System.Runtime.CompilerServices.Unsafe.Add(ref x, i);
-                        xSum += global::System.Runtime.CompilerServices.Unsafe.Add(ref x, i);
+                        groupSum += ((float)codes[i] * dj - mj) * global::System.Runtime.CompilerServices.Unsafe.Add(ref x, i);
                     }
-                    sum += groupSum * (d * (float)scales[j]) - xSum * (dmin * (float)mins[j]);
+                    sum += groupSum;
                 }
                 x = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, BlockSize);
                 p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);
@@ -211,6 +224,7 @@ namespace Quant.Kernels
 
         /// <summary>Dequantizes with 128-bit vectors; the same floats as the scalar path, bit for bit (no fused multiply-add).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocks128(int blocks, ref float y, ref byte p0)
         {
             global::System.Span<byte> scales = stackalloc byte[8];
@@ -285,6 +299,7 @@ namespace Quant.Kernels
 
         /// <summary>The fused row dot with 128-bit vectors.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRow128(int blocks, ref float x, ref byte p0)
         {
             global::System.Span<byte> scales = stackalloc byte[8];
@@ -295,80 +310,64 @@ namespace Quant.Kernels
                 float d = global::Quant.Numerics.Fp16.Read(ref p0);
                 float dmin = global::Quant.Numerics.Fp16.Read(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, 2));
                 UnpackSubScales(scales, mins, ref p0);
+                global::System.Runtime.Intrinsics.Vector128<float> vd = global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[0]);
+                global::System.Runtime.Intrinsics.Vector128<float> vmin = global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[0]));
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_0 = global::Quant.Simd.SimdCodes.Load(ref p0, 48);
                 global::System.Runtime.Intrinsics.Vector128<byte> qh_0 = global::Quant.Simd.SimdCodes.Load(ref p0, 16);
                 var v0 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_0, 0, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_0, 0, 1), 4));
-                global::System.Runtime.Intrinsics.Vector128<float> s = global::Quant.Simd.Simd128.Dot16(v0, ref x);
-                global::System.Runtime.Intrinsics.Vector128<float> xSum = global::Quant.Simd.Simd128.Sum16(ref x);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v0, vd, vmin, ref x, acc);
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_16 = global::Quant.Simd.SimdCodes.Load(ref p0, 64);
                 global::System.Runtime.Intrinsics.Vector128<byte> qh_16 = global::Quant.Simd.SimdCodes.Load(ref p0, 32);
                 var v1 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_16, 0, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_16, 0, 1), 4));
-                s = global::Quant.Simd.Simd128.DotAdd16(v1, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16), s);
-                xSum += global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16));
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[0]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[0])), acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v1, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16), acc);
+                vd = global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[1]);
+                vmin = global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[1]));
                 var v2 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_0, 4, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_0, 1, 1), 4));
-                s = global::Quant.Simd.Simd128.Dot16(v2, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 32));
-                xSum = global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 32));
+                acc = global::Quant.Simd.Simd128.DotAdd16(v2, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 32), acc);
                 var v3 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_16, 4, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_16, 1, 1), 4));
-                s = global::Quant.Simd.Simd128.DotAdd16(v3, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 48), s);
-                xSum += global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 48));
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[1]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[1])), acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v3, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 48), acc);
+                vd = global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[2]);
+                vmin = global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[2]));
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_32 = global::Quant.Simd.SimdCodes.Load(ref p0, 80);
                 var v4 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_32, 0, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_0, 2, 1), 4));
-                s = global::Quant.Simd.Simd128.Dot16(v4, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 64));
-                xSum = global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 64));
+                acc = global::Quant.Simd.Simd128.DotAdd16(v4, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 64), acc);
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_48 = global::Quant.Simd.SimdCodes.Load(ref p0, 96);
                 var v5 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_48, 0, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_16, 2, 1), 4));
-                s = global::Quant.Simd.Simd128.DotAdd16(v5, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 80), s);
-                xSum += global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 80));
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[2]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[2])), acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v5, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 80), acc);
+                vd = global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[3]);
+                vmin = global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[3]));
                 var v6 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_32, 4, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_0, 3, 1), 4));
-                s = global::Quant.Simd.Simd128.Dot16(v6, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 96));
-                xSum = global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 96));
+                acc = global::Quant.Simd.Simd128.DotAdd16(v6, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 96), acc);
                 var v7 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_48, 4, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_16, 3, 1), 4));
-                s = global::Quant.Simd.Simd128.DotAdd16(v7, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 112), s);
-                xSum += global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 112));
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[3]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[3])), acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v7, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 112), acc);
+                vd = global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[4]);
+                vmin = global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[4]));
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_64 = global::Quant.Simd.SimdCodes.Load(ref p0, 112);
                 var v8 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_64, 0, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_0, 4, 1), 4));
-                s = global::Quant.Simd.Simd128.Dot16(v8, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 128));
-                xSum = global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 128));
+                acc = global::Quant.Simd.Simd128.DotAdd16(v8, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 128), acc);
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_80 = global::Quant.Simd.SimdCodes.Load(ref p0, 128);
                 var v9 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_80, 0, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_16, 4, 1), 4));
-                s = global::Quant.Simd.Simd128.DotAdd16(v9, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 144), s);
-                xSum += global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 144));
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[4]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[4])), acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v9, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 144), acc);
+                vd = global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[5]);
+                vmin = global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[5]));
                 var v10 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_64, 4, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_0, 5, 1), 4));
-                s = global::Quant.Simd.Simd128.Dot16(v10, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 160));
-                xSum = global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 160));
+                acc = global::Quant.Simd.Simd128.DotAdd16(v10, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 160), acc);
                 var v11 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_80, 4, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_16, 5, 1), 4));
-                s = global::Quant.Simd.Simd128.DotAdd16(v11, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 176), s);
-                xSum += global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 176));
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[5]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[5])), acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v11, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 176), acc);
+                vd = global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[6]);
+                vmin = global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[6]));
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_96 = global::Quant.Simd.SimdCodes.Load(ref p0, 144);
                 var v12 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_96, 0, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_0, 6, 1), 4));
-                s = global::Quant.Simd.Simd128.Dot16(v12, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 192));
-                xSum = global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 192));
+                acc = global::Quant.Simd.Simd128.DotAdd16(v12, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 192), acc);
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_112 = global::Quant.Simd.SimdCodes.Load(ref p0, 160);
                 var v13 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_112, 0, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_16, 6, 1), 4));
-                s = global::Quant.Simd.Simd128.DotAdd16(v13, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 208), s);
-                xSum += global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 208));
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[6]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[6])), acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v13, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 208), acc);
+                vd = global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[7]);
+                vmin = global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[7]));
                 var v14 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_96, 4, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_0, 7, 1), 4));
-                s = global::Quant.Simd.Simd128.Dot16(v14, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 224));
-                xSum = global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 224));
+                acc = global::Quant.Simd.Simd128.DotAdd16(v14, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 224), acc);
                 var v15 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_112, 4, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_16, 7, 1), 4));
-                s = global::Quant.Simd.Simd128.DotAdd16(v15, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 240), s);
-                xSum += global::Quant.Simd.Simd128.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 240));
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector128.Create(d * (float)scales[7]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector128.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector128.Create(-(dmin * (float)mins[7])), acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16(v15, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 240), acc);
                 x = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 256);
                 p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);
             }
@@ -377,6 +376,7 @@ namespace Quant.Kernels
 
         /// <summary>Dequantizes with 256-bit vectors; the same floats as the scalar path, bit for bit (no fused multiply-add).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocks256(int blocks, ref float y, ref byte p0)
         {
             global::System.Span<byte> scales = stackalloc byte[8];
@@ -451,6 +451,7 @@ namespace Quant.Kernels
 
         /// <summary>The fused row dot with 256-bit vectors.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRow256(int blocks, ref float x, ref byte p0)
         {
             global::System.Span<byte> scales = stackalloc byte[8];
@@ -461,80 +462,64 @@ namespace Quant.Kernels
                 float d = global::Quant.Numerics.Fp16.Read(ref p0);
                 float dmin = global::Quant.Numerics.Fp16.Read(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, 2));
                 UnpackSubScales(scales, mins, ref p0);
+                global::System.Runtime.Intrinsics.Vector256<float> vd = global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[0]);
+                global::System.Runtime.Intrinsics.Vector256<float> vmin = global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[0]));
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_0 = global::Quant.Simd.SimdCodes.Load(ref p0, 48);
                 global::System.Runtime.Intrinsics.Vector128<byte> qh_0 = global::Quant.Simd.SimdCodes.Load(ref p0, 16);
                 var v0 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_0, 0, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_0, 0, 1), 4));
-                global::System.Runtime.Intrinsics.Vector256<float> s = global::Quant.Simd.Simd256.Dot16(v0, ref x);
-                global::System.Runtime.Intrinsics.Vector256<float> xSum = global::Quant.Simd.Simd256.Sum16(ref x);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v0, vd, vmin, ref x, acc);
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_16 = global::Quant.Simd.SimdCodes.Load(ref p0, 64);
                 global::System.Runtime.Intrinsics.Vector128<byte> qh_16 = global::Quant.Simd.SimdCodes.Load(ref p0, 32);
                 var v1 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_16, 0, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_16, 0, 1), 4));
-                s = global::Quant.Simd.Simd256.DotAdd16(v1, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16), s);
-                xSum += global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16));
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[0]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[0])), acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v1, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16), acc);
+                vd = global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[1]);
+                vmin = global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[1]));
                 var v2 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_0, 4, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_0, 1, 1), 4));
-                s = global::Quant.Simd.Simd256.Dot16(v2, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 32));
-                xSum = global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 32));
+                acc = global::Quant.Simd.Simd256.DotAdd16(v2, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 32), acc);
                 var v3 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_16, 4, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_16, 1, 1), 4));
-                s = global::Quant.Simd.Simd256.DotAdd16(v3, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 48), s);
-                xSum += global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 48));
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[1]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[1])), acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v3, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 48), acc);
+                vd = global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[2]);
+                vmin = global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[2]));
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_32 = global::Quant.Simd.SimdCodes.Load(ref p0, 80);
                 var v4 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_32, 0, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_0, 2, 1), 4));
-                s = global::Quant.Simd.Simd256.Dot16(v4, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 64));
-                xSum = global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 64));
+                acc = global::Quant.Simd.Simd256.DotAdd16(v4, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 64), acc);
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_48 = global::Quant.Simd.SimdCodes.Load(ref p0, 96);
                 var v5 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_48, 0, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_16, 2, 1), 4));
-                s = global::Quant.Simd.Simd256.DotAdd16(v5, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 80), s);
-                xSum += global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 80));
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[2]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[2])), acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v5, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 80), acc);
+                vd = global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[3]);
+                vmin = global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[3]));
                 var v6 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_32, 4, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_0, 3, 1), 4));
-                s = global::Quant.Simd.Simd256.Dot16(v6, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 96));
-                xSum = global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 96));
+                acc = global::Quant.Simd.Simd256.DotAdd16(v6, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 96), acc);
                 var v7 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_48, 4, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_16, 3, 1), 4));
-                s = global::Quant.Simd.Simd256.DotAdd16(v7, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 112), s);
-                xSum += global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 112));
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[3]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[3])), acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v7, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 112), acc);
+                vd = global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[4]);
+                vmin = global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[4]));
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_64 = global::Quant.Simd.SimdCodes.Load(ref p0, 112);
                 var v8 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_64, 0, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_0, 4, 1), 4));
-                s = global::Quant.Simd.Simd256.Dot16(v8, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 128));
-                xSum = global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 128));
+                acc = global::Quant.Simd.Simd256.DotAdd16(v8, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 128), acc);
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_80 = global::Quant.Simd.SimdCodes.Load(ref p0, 128);
                 var v9 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_80, 0, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_16, 4, 1), 4));
-                s = global::Quant.Simd.Simd256.DotAdd16(v9, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 144), s);
-                xSum += global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 144));
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[4]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[4])), acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v9, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 144), acc);
+                vd = global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[5]);
+                vmin = global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[5]));
                 var v10 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_64, 4, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_0, 5, 1), 4));
-                s = global::Quant.Simd.Simd256.Dot16(v10, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 160));
-                xSum = global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 160));
+                acc = global::Quant.Simd.Simd256.DotAdd16(v10, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 160), acc);
                 var v11 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_80, 4, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_16, 5, 1), 4));
-                s = global::Quant.Simd.Simd256.DotAdd16(v11, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 176), s);
-                xSum += global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 176));
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[5]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[5])), acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v11, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 176), acc);
+                vd = global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[6]);
+                vmin = global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[6]));
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_96 = global::Quant.Simd.SimdCodes.Load(ref p0, 144);
                 var v12 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_96, 0, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_0, 6, 1), 4));
-                s = global::Quant.Simd.Simd256.Dot16(v12, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 192));
-                xSum = global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 192));
+                acc = global::Quant.Simd.Simd256.DotAdd16(v12, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 192), acc);
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_112 = global::Quant.Simd.SimdCodes.Load(ref p0, 160);
                 var v13 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_112, 0, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_16, 6, 1), 4));
-                s = global::Quant.Simd.Simd256.DotAdd16(v13, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 208), s);
-                xSum += global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 208));
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[6]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[6])), acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v13, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 208), acc);
+                vd = global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[7]);
+                vmin = global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[7]));
                 var v14 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_96, 4, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_0, 7, 1), 4));
-                s = global::Quant.Simd.Simd256.Dot16(v14, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 224));
-                xSum = global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 224));
+                acc = global::Quant.Simd.Simd256.DotAdd16(v14, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 224), acc);
                 var v15 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_112, 4, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_16, 7, 1), 4));
-                s = global::Quant.Simd.Simd256.DotAdd16(v15, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 240), s);
-                xSum += global::Quant.Simd.Simd256.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 240));
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector256.Create(d * (float)scales[7]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector256.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector256.Create(-(dmin * (float)mins[7])), acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16(v15, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 240), acc);
                 x = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 256);
                 p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);
             }
@@ -543,6 +528,7 @@ namespace Quant.Kernels
 
         /// <summary>Dequantizes with 512-bit vectors; the same floats as the scalar path, bit for bit (no fused multiply-add).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static void DequantizeBlocks512(int blocks, ref float y, ref byte p0)
         {
             global::System.Span<byte> scales = stackalloc byte[8];
@@ -617,6 +603,7 @@ namespace Quant.Kernels
 
         /// <summary>The fused row dot with 512-bit vectors.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private static float DotRow512(int blocks, ref float x, ref byte p0)
         {
             global::System.Span<byte> scales = stackalloc byte[8];
@@ -627,80 +614,64 @@ namespace Quant.Kernels
                 float d = global::Quant.Numerics.Fp16.Read(ref p0);
                 float dmin = global::Quant.Numerics.Fp16.Read(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, 2));
                 UnpackSubScales(scales, mins, ref p0);
+                global::System.Runtime.Intrinsics.Vector512<float> vd = global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[0]);
+                global::System.Runtime.Intrinsics.Vector512<float> vmin = global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[0]));
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_0 = global::Quant.Simd.SimdCodes.Load(ref p0, 48);
                 global::System.Runtime.Intrinsics.Vector128<byte> qh_0 = global::Quant.Simd.SimdCodes.Load(ref p0, 16);
                 var v0 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_0, 0, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_0, 0, 1), 4));
-                global::System.Runtime.Intrinsics.Vector512<float> s = global::Quant.Simd.Simd512.Dot16(v0, ref x);
-                global::System.Runtime.Intrinsics.Vector512<float> xSum = global::Quant.Simd.Simd512.Sum16(ref x);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v0, vd, vmin, ref x, acc);
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_16 = global::Quant.Simd.SimdCodes.Load(ref p0, 64);
                 global::System.Runtime.Intrinsics.Vector128<byte> qh_16 = global::Quant.Simd.SimdCodes.Load(ref p0, 32);
                 var v1 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_16, 0, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_16, 0, 1), 4));
-                s = global::Quant.Simd.Simd512.DotAdd16(v1, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16), s);
-                xSum += global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16));
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[0]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[0])), acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v1, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16), acc);
+                vd = global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[1]);
+                vmin = global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[1]));
                 var v2 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_0, 4, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_0, 1, 1), 4));
-                s = global::Quant.Simd.Simd512.Dot16(v2, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 32));
-                xSum = global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 32));
+                acc = global::Quant.Simd.Simd512.DotAdd16(v2, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 32), acc);
                 var v3 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_16, 4, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_16, 1, 1), 4));
-                s = global::Quant.Simd.Simd512.DotAdd16(v3, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 48), s);
-                xSum += global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 48));
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[1]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[1])), acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v3, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 48), acc);
+                vd = global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[2]);
+                vmin = global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[2]));
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_32 = global::Quant.Simd.SimdCodes.Load(ref p0, 80);
                 var v4 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_32, 0, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_0, 2, 1), 4));
-                s = global::Quant.Simd.Simd512.Dot16(v4, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 64));
-                xSum = global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 64));
+                acc = global::Quant.Simd.Simd512.DotAdd16(v4, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 64), acc);
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_48 = global::Quant.Simd.SimdCodes.Load(ref p0, 96);
                 var v5 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_48, 0, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_16, 2, 1), 4));
-                s = global::Quant.Simd.Simd512.DotAdd16(v5, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 80), s);
-                xSum += global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 80));
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[2]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[2])), acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v5, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 80), acc);
+                vd = global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[3]);
+                vmin = global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[3]));
                 var v6 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_32, 4, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_0, 3, 1), 4));
-                s = global::Quant.Simd.Simd512.Dot16(v6, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 96));
-                xSum = global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 96));
+                acc = global::Quant.Simd.Simd512.DotAdd16(v6, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 96), acc);
                 var v7 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_48, 4, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_16, 3, 1), 4));
-                s = global::Quant.Simd.Simd512.DotAdd16(v7, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 112), s);
-                xSum += global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 112));
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[3]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[3])), acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v7, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 112), acc);
+                vd = global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[4]);
+                vmin = global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[4]));
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_64 = global::Quant.Simd.SimdCodes.Load(ref p0, 112);
                 var v8 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_64, 0, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_0, 4, 1), 4));
-                s = global::Quant.Simd.Simd512.Dot16(v8, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 128));
-                xSum = global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 128));
+                acc = global::Quant.Simd.Simd512.DotAdd16(v8, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 128), acc);
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_80 = global::Quant.Simd.SimdCodes.Load(ref p0, 128);
                 var v9 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_80, 0, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_16, 4, 1), 4));
-                s = global::Quant.Simd.Simd512.DotAdd16(v9, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 144), s);
-                xSum += global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 144));
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[4]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[4])), acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v9, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 144), acc);
+                vd = global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[5]);
+                vmin = global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[5]));
                 var v10 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_64, 4, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_0, 5, 1), 4));
-                s = global::Quant.Simd.Simd512.Dot16(v10, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 160));
-                xSum = global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 160));
+                acc = global::Quant.Simd.Simd512.DotAdd16(v10, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 160), acc);
                 var v11 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_80, 4, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_16, 5, 1), 4));
-                s = global::Quant.Simd.Simd512.DotAdd16(v11, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 176), s);
-                xSum += global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 176));
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[5]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[5])), acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v11, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 176), acc);
+                vd = global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[6]);
+                vmin = global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[6]));
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_96 = global::Quant.Simd.SimdCodes.Load(ref p0, 144);
                 var v12 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_96, 0, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_0, 6, 1), 4));
-                s = global::Quant.Simd.Simd512.Dot16(v12, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 192));
-                xSum = global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 192));
+                acc = global::Quant.Simd.Simd512.DotAdd16(v12, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 192), acc);
                 global::System.Runtime.Intrinsics.Vector128<byte> qs_112 = global::Quant.Simd.SimdCodes.Load(ref p0, 160);
                 var v13 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_112, 0, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_16, 6, 1), 4));
-                s = global::Quant.Simd.Simd512.DotAdd16(v13, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 208), s);
-                xSum += global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 208));
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[6]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[6])), acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v13, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 208), acc);
+                vd = global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[7]);
+                vmin = global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[7]));
                 var v14 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_96, 4, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_0, 7, 1), 4));
-                s = global::Quant.Simd.Simd512.Dot16(v14, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 224));
-                xSum = global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 224));
+                acc = global::Quant.Simd.Simd512.DotAdd16(v14, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 224), acc);
                 var v15 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Slice(qs_112, 4, 4) | global::System.Runtime.Intrinsics.Vector128.ShiftLeft(global::Quant.Simd.SimdCodes.Slice(qh_16, 7, 1), 4));
-                s = global::Quant.Simd.Simd512.DotAdd16(v15, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 240), s);
-                xSum += global::Quant.Simd.Simd512.Sum16(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 240));
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(s, global::System.Runtime.Intrinsics.Vector512.Create(d * (float)scales[7]), acc);
-                acc = global::System.Runtime.Intrinsics.Vector512.MultiplyAddEstimate(xSum, global::System.Runtime.Intrinsics.Vector512.Create(-(dmin * (float)mins[7])), acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16(v15, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 240), acc);
                 x = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 256);
                 p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);
             }

@@ -106,7 +106,7 @@ public sealed class DiagnosticsTests
             public static partial class Bad;
             """);
 
-        AssertReported(run, "QG0002", "Tests.Bad", at: $"QuantFormat(\"{name}\")", $"Format name '{name}' is not valid", "lower-case letters");
+        AssertReported(run, "QG0002", "Tests.Bad", at: $"QuantFormat(\"{name}\")", $"Format name '{name}' is not valid", "starting with a lower-case letter");
     }
 
     // ---- QG0003 ------------------------------------------------------------------------------
@@ -652,8 +652,8 @@ public sealed class DiagnosticsTests
 
     [Theory]
     [InlineData("Block(32, Rows = 128)", "Block(32, Rows = 128)", "2-D tiles")]
-    [InlineData("Block(24)", "Block(24)", "blocks and sub-blocks whose size is not a multiple of 16 elements")]
-    [InlineData("Block(32)] [Min(ScaleCode.F16, Mode = MinMode.ZeroPoint)", "QuantFormat(\"bad\")", "zero points")]
+    [InlineData("Block(24)", "Block(24)", "blocks and sub-blocks whose size is neither a multiple nor a divisor of 16 elements")]
+    [InlineData("Block(32)] [Min(ScaleCode.E8M0)", "QuantFormat(\"bad\")", "a [Min] stored as E8M0")]
     public void QG0020_IntegerFormatWithAnUnsupportedFeature_IsReported(string attributes, string at, string feature)
     {
         var run = Run($$"""
@@ -670,19 +670,19 @@ public sealed class DiagnosticsTests
     }
 
     [Fact]
-    public void QG0020_CodebookOfNonIntegerValues_IsReported()
+    public void QG0020_CodebookOfMoreThanSixteenEntries_IsReported()
     {
         var run = Run("""
             [QuantFormat("bad")]
             [Block(32)]
-            [Scale(ScaleCode.E8M0)]
-            [Codes(2)]
-            [Codebook(-1f, -0.3333f, 0.3333f, 1f)]
-            [QuantRule("ocp", ScaleRule.SharedExponent)]
+            [Scale(ScaleCode.F16)]
+            [Codes(5)]
+            [Codebook(0f, 1f, 2f, 3f, 4f, 5f, 6f, 7f, 8f, 9f, 10f, 11f, 12f, 13f, 14f, 15f, 16f, 17f, 18f, 19f, 20f, 21f, 22f, 23f, 24f, 25f, 26f, 27f, 28f, 29f, 30f, 31f)]
+            [QuantRule("absmax", ScaleRule.AbsMax)]
             public static partial class Bad;
             """);
 
-        AssertReported(run, "QG0020", "Tests.Bad", at: "QuantFormat(\"bad\")", "Format 'bad': codebooks and minifloats whose values are not small integers");
+        AssertReported(run, "QG0020", "Tests.Bad", at: "QuantFormat(\"bad\")", "Format 'bad': codebooks of more than 16 entries");
     }
 
     [Fact]
@@ -702,20 +702,20 @@ public sealed class DiagnosticsTests
     }
 
     [Fact]
-    public void QG0020_SubScales_IsReported()
+    public void QG0020_ZeroPointWithACodebookKeptAsIntegers_IsReported()
     {
         var run = Run("""
             [QuantFormat("bad")]
-            [Block(256, SubBlock = 32)]
+            [Block(32)]
             [Scale(ScaleCode.F16)]
-            [Codes(4, Packing = Packing.Sliced, Stride = 32)]
-            [SubScales(6)]
-            [Integer(Offset = 8)]
-            [QuantRule("ggml", ScaleRule.SignedMax)]
+            [Min(ScaleCode.F16, Mode = MinMode.ZeroPoint)]
+            [Codes(4)]
+            [Minifloat(2, 1)]
+            [QuantRule("absmax", ScaleRule.AbsMax)]
             public static partial class Bad;
             """);
 
-        AssertReported(run, "QG0020", "Tests.Bad", at: "SubScales(6)", "Format 'bad': [SubScales] (super-blocks with integer sub-scales) is not supported");
+        AssertReported(run, "QG0020", "Tests.Bad", at: "QuantFormat(\"bad\")", "Format 'bad': a [Min] together with a codebook kept as integers");
     }
 
     // ---- QG0021 ------------------------------------------------------------------------------

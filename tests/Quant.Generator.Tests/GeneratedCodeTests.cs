@@ -136,12 +136,13 @@ public sealed class GeneratedCodeTests
             """ },
         { "a 2-bit codebook with an E8M0 scale", """
             [Block(32)] [Scale(ScaleCode.E8M0)] [Codes(2)] [Codebook(0f, 1f, -1f, 2f)]
-            [QuantRule("ocp", ScaleRule.SharedExponent)]
+            [QuantRule("ocp", ScaleRule.SharedExponent, Rounding = CodeRounding.NearestLowestCode)]
             """ },
         { "a 4-bit codebook of integers (IQ4_NL's values) with an E8M0 scale", """
             [Block(32)] [Scale(ScaleCode.E8M0)] [Codes(4, Packing = Packing.Sliced)]
             [Codebook(-127f, -104f, -83f, -65f, -49f, -35f, -22f, -10f, 1f, 13f, 25f, 38f, 53f, 69f, 89f, 113f)]
-            [QuantRule("ocp", ScaleRule.SharedExponent, Default = true)] [QuantRule("mse", ScaleRule.ErrorMinimizing)]
+            [QuantRule("ocp", ScaleRule.SharedExponent, Default = true, Rounding = CodeRounding.NearestLowestCode)]
+            [QuantRule("mse", ScaleRule.ErrorMinimizing, Rounding = CodeRounding.NearestLowestCode)]
             """ },
         { "E2M1 in the block record, high nibble first, three rules", """
             [Block(32)] [Scale(ScaleCode.E8M0)] [Codes(4, Packing = Packing.SequentialHighFirst)] [Minifloat(2, 1)]

@@ -122,6 +122,7 @@ partial class CpuEmitter
         {
             w.WriteLine("/// <summary>The scalar reference dequantizer: one element at a time, rounding exactly as the format's reference does.</summary>");
             w.WriteLine(GeneratedCode);
+            w.WriteLine(OptimizeNow);
             using (w.Block($"private static void DequantizeBlocksScalar(int blocks, ref float y, {PlaneParameters})"))
             {
                 DeclareTensorScale();
@@ -161,6 +162,7 @@ partial class CpuEmitter
         {
             w.WriteLine("/// <summary>The scalar reference of the fused row dot.</summary>");
             w.WriteLine(GeneratedCode);
+            w.WriteLine(OptimizeNow);
             using (w.Block($"private static float DotRowScalar(int blocks, ref float x, {PlaneParameters})"))
             {
                 DeclareTensorScale();
@@ -171,23 +173,29 @@ partial class CpuEmitter
                 {
                     w.WriteLine($"UnpackCodes(codes, {PlaneArguments});");
                     DeclareBlockScalars();
-                    bool needsXSum = m.Min is not null;
                     using (w.Block($"for (int j = 0; j < {Groups}; j++)"))
                     {
                         w.WriteLine("float groupSum = 0f;");
-                        if (needsXSum) w.WriteLine("float xSum = 0f;");
-                        using (w.Block($"for (int i = j * {GroupSize}; i < (j + 1) * {GroupSize}; i++)"))
+                        if (m.Min is not null)
                         {
-                            w.WriteLine($"groupSum += {ScalarValue("codes[i]")} * Unsafe.Add(ref x, i);");
-                            if (needsXSum) w.WriteLine("xSum += Unsafe.Add(ref x, i);");
+                            // With a min, each weight is rebuilt before the multiply: d * sum(v x) + m * sum(x) would
+                            // cancel where the min and the scaled codes nearly meet.
+                            w.WriteLine($"float dj = {GroupScale("j")};");
+                            if (Sub?.WithMins == true) w.WriteLine($"float mj = {GroupMin("j")};");
+                            using (w.Block($"for (int i = j * {GroupSize}; i < (j + 1) * {GroupSize}; i++)"))
+                            {
+                                w.WriteLine($"groupSum += ({Reconstruct(ScalarValue("codes[i]"), "dj", "mj")}) * Unsafe.Add(ref x, i);");
+                            }
+                            w.WriteLine("sum += groupSum;");
                         }
-                        w.WriteLine(m.Min?.Mode switch
+                        else
                         {
-                            MinModeKind.Add => "sum += groupSum * d + xSum * min;",
-                            MinModeKind.ZeroPoint => "sum += (groupSum - xSum * zero) * d;",
-                            MinModeKind.SubtractScaled => $"sum += groupSum * ({GroupScale("j")}) - xSum * ({GroupMin("j")});",
-                            _ => m.Scale is null ? "sum += groupSum;" : $"sum += groupSum * ({GroupScale("j")});",
-                        });
+                            using (w.Block($"for (int i = j * {GroupSize}; i < (j + 1) * {GroupSize}; i++)"))
+                            {
+                                w.WriteLine($"groupSum += {ScalarValue("codes[i]")} * Unsafe.Add(ref x, i);");
+                            }
+                            w.WriteLine(m.Scale is null ? "sum += groupSum;" : $"sum += groupSum * ({GroupScale("j")});");
+                        }
                     }
                     w.WriteLine("x = ref Unsafe.Add(ref x, BlockSize);");
                     AdvancePlanes();
@@ -250,6 +258,7 @@ partial class CpuEmitter
             w.WriteLine(GeneratedCode);
             bool usesImportance = rule.Kind is RuleKind.GgmlKQuant or RuleKind.GgmlIq4
                 || (rule.Kind is RuleKind.SignedMax or RuleKind.MinMax && m.Code.Kind == ElementKind.Integer && m.BlockSize == 32 && m.Code.Bits is 4 or 5);
+            w.WriteLine(OptimizeNow);
             using (w.Block($"private static void Quantize{Pascal(rule.Name)}(int blocks, ReadOnlySpan<float> source, ReadOnlySpan<float> importance, {PlaneParameters})"))
             {
                 DeclareTensorScale();
@@ -357,7 +366,7 @@ partial class CpuEmitter
                 }
                 case RuleKind.AbsMax:
                 {
-                    float largest = _code.Table.Max(Math.Abs);
+                    float largest = LargestFinite;
                     w.WriteLine($"// The block's largest magnitude maps to the largest code ({Float(largest)}); elements round to the nearest code.");
                     w.WriteLine("float amax = QuantMath.AbsMax(x);");
                     if (m.TensorScale is not null)
@@ -448,7 +457,7 @@ partial class CpuEmitter
                 }
                 case RuleKind.SharedExponentMistralRs:
                 {
-                    float largest = _code.Table.Max(Math.Abs);
+                    float largest = LargestFinite;
                     int signBit = 1 << (_code.Bits - 1);
                     w.WriteLine($"// e = floor(log2(amax / {Float(largest)})) + 127 clamped to [0, 254], 127 for an all-zero block (mistral.rs);");
                     w.WriteLine("// magnitudes round at the midpoints, ties away from zero; the sign bit is set for x < 0.");
@@ -493,7 +502,7 @@ partial class CpuEmitter
             }
         }
 
-        /// <summary>The exponent of the largest element value: floor(log2(max |value|)).</summary>
-        private int ElementMaxExponent() => (int)Math.Floor(Math.Log(_code.Table.Max(Math.Abs), 2));
+        /// <summary>The exponent of the largest finite element value: floor(log2(max |value|)).</summary>
+        private int ElementMaxExponent() => (int)Math.Floor(Math.Log(LargestFinite, 2));
     }
 }

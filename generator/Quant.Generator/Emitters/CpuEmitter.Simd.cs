@@ -136,6 +136,7 @@ partial class CpuEmitter
             string simd = $"Simd{width}", vector = $"Vector{width}";
             w.WriteLine($"/// <summary>Dequantizes with {width}-bit vectors; the same floats as the scalar path, bit for bit (no fused multiply-add).</summary>");
             w.WriteLine(GeneratedCode);
+            w.WriteLine(OptimizeNow);
             using (w.Block($"private static void DequantizeBlocks{width}(int blocks, ref float y, {PlaneParameters})"))
             {
                 DeclareTensorScale();
@@ -186,44 +187,45 @@ partial class CpuEmitter
         private void EmitSimdDot(int width)
         {
             string simd = $"Simd{width}", vector = $"Vector{width}";
-            // A sum of x is needed wherever something is added per element: a min, a zero point, or a code offset.
-            bool needsXSum = m.Min is not null || ByteOffset;
+            bool rebuild = m.Min is not null || ByteOffset;
             w.WriteLine($"/// <summary>The fused row dot with {width}-bit vectors.</summary>");
             w.WriteLine(GeneratedCode);
+            w.WriteLine(OptimizeNow);
             using (w.Block($"private static float DotRow{width}(int blocks, ref float x, {PlaneParameters})"))
             {
                 DeclareTensorScale();
                 DeclareSubScaleBuffers();
                 DeclareTableVectors(width);
+                if (ByteOffset) w.WriteLine($"{vector}<float> offset = {vector}.Create({Float(_code.Offset)});");
                 w.WriteLine($"{vector}<float> acc = {vector}<float>.Zero;");
                 if (m.SimdStepBlocks > 1) w.WriteLine("int b = 0;");
                 using (StepLoop())
                 {
                     DeclareBlockScalars();
                     if (Factor is not null) w.WriteLine($"d *= {Factor};");
-                    var loaded = new HashSet<string>();
-                    foreach (int chunk in Chunks)
+                    if (rebuild)
                     {
-                        bool first = chunk % ChunksPerGroup == 0, last = (chunk + 1) % ChunksPerGroup == 0;
-                        string declare = chunk == 0 ? $"{vector}<float> " : "";
-                        string v = EmitChunk(chunk, loaded, width);
-                        string xs = chunk == 0 ? "ref x" : $"ref Unsafe.Add(ref x, {chunk * 16})";
-                        w.WriteLine(first ? $"{declare}s = {simd}.Dot16({v}, {xs});" : $"s = {simd}.DotAdd16({v}, {xs}, s);");
-                        if (needsXSum) w.WriteLine(first ? $"{declare}xSum = {simd}.Sum16({xs});" : $"xSum += {simd}.Sum16({xs});");
-                        if (!last) continue;
-                        string group = (chunk / ChunksPerGroup).ToString(System.Globalization.CultureInfo.InvariantCulture);
-                        string scale = Sub is null ? "d" : GroupScale(group)!;
-                        w.WriteLine(m.Scale is null && Factor is null
-                            ? "acc += s;"
-                            : $"acc = {vector}.MultiplyAddEstimate(s, {vector}.Create({scale}), acc);");
-                        string? xScale = ByteOffset ? $"-{Float(_code.Offset)} * {scale}" : m.Min?.Mode switch
+                        // Weights with a min (or zero point) are rebuilt before the multiply, which costs the same as
+                        // summing x on the side and cannot cancel.
+                        EmitRebuildingDot(width);
+                    }
+                    else
+                    {
+                        var loaded = new HashSet<string>();
+                        foreach (int chunk in Chunks)
                         {
-                            MinModeKind.Add => "min",
-                            MinModeKind.ZeroPoint => "-zero * d",
-                            MinModeKind.SubtractScaled => $"-({GroupMin(group)})",
-                            _ => null,
-                        };
-                        if (xScale is not null) w.WriteLine($"acc = {vector}.MultiplyAddEstimate(xSum, {vector}.Create({xScale}), acc);");
+                            bool first = chunk % ChunksPerGroup == 0, last = (chunk + 1) % ChunksPerGroup == 0;
+                            string declare = chunk == 0 ? $"{vector}<float> " : "";
+                            string v = EmitChunk(chunk, loaded, width);
+                            string xs = chunk == 0 ? "ref x" : $"ref Unsafe.Add(ref x, {chunk * 16})";
+                            w.WriteLine(first ? $"{declare}s = {simd}.Dot16({v}, {xs});" : $"s = {simd}.DotAdd16({v}, {xs}, s);");
+                            if (!last) continue;
+                            string group = (chunk / ChunksPerGroup).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                            string scale = Sub is null ? "d" : GroupScale(group)!;
+                            w.WriteLine(m.Scale is null && Factor is null
+                                ? "acc += s;"
+                                : $"acc = {vector}.MultiplyAddEstimate(s, {vector}.Create({scale}), acc);");
+                        }
                     }
                     w.WriteLine($"x = ref Unsafe.Add(ref x, {StepElements});");
                     AdvanceStep();
@@ -233,6 +235,29 @@ partial class CpuEmitter
                     : $"return {vector}.Sum(acc);");
             }
             w.WriteLine();
+        }
+
+        /// <summary>The dot of one block whose weights are rebuilt as <c>v * d + m</c> (or <c>(v - z) * d</c>) per chunk.</summary>
+        private void EmitRebuildingDot(int width)
+        {
+            string simd = $"Simd{width}", vector = $"Vector{width}";
+            if (m.Min?.Mode is MinModeKind.Add) w.WriteLine($"{vector}<float> vmin = {vector}.Create(min);");
+            if (m.Min?.Mode is MinModeKind.ZeroPoint) w.WriteLine($"{vector}<float> vmin = {vector}.Create(-zero * d);");
+            if (ByteOffset) w.WriteLine($"{vector}<float> vmin = {vector}.Create(-{Float(_code.Offset)} * d);");
+            var loaded = new HashSet<string>();
+            foreach (int chunk in Chunks)
+            {
+                if (chunk % ChunksPerGroup == 0)
+                {
+                    string declare = chunk == 0 ? $"{vector}<float> " : "";
+                    string group = (chunk / ChunksPerGroup).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    w.WriteLine($"{declare}vd = {vector}.Create({GroupScale(group) ?? "1f"});");
+                    if (m.Min?.Mode is MinModeKind.SubtractScaled) w.WriteLine($"{declare}vmin = {vector}.Create(-({GroupMin(group)}));");
+                }
+                string v = EmitChunk(chunk, loaded, width);
+                string xs = chunk == 0 ? "ref x" : $"ref Unsafe.Add(ref x, {chunk * 16})";
+                w.WriteLine($"acc = {simd}.DotAdd16({v}, vd, vmin, {xs}, acc);");
+            }
         }
     }
 }

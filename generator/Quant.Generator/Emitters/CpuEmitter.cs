@@ -54,6 +54,9 @@ internal static partial class CpuEmitter
             }
         }
 
+        /// <summary>The largest finite magnitude of the element values (infinities and NaN excluded).</summary>
+        private float LargestFinite => _code.Table.Where(v => !float.IsNaN(v) && !float.IsInfinity(v)).Max(Math.Abs);
+
         /// <summary>The type of one unpacked code.</summary>
         private string CodeType => _code.Bits > 8 ? "ushort" : "byte";
 
@@ -141,6 +144,12 @@ internal static partial class CpuEmitter
         // ---- scale groups: the whole block, or each sub-block of a super-block ---------------------
 
         private SubScaleModel? Sub => m.SubScales;
+
+        /// <summary>
+        /// Kernels are compiled fully optimised on first call: on a busy machine the tier-0 code of a kernel
+        /// that is only ever entered, not called often, can run for seconds before the background recompile.
+        /// </summary>
+        private const string OptimizeNow = "[MethodImpl(MethodImplOptions.AggressiveOptimization)]";
 
         private int Groups => Sub?.Count ?? 1;
 
@@ -283,7 +292,7 @@ internal static partial class CpuEmitter
         {
             if (m.TensorScale is null) return;
             var field = m.Fields[m.TensorScale.Field];
-            float largest = _code.Table.Max(Math.Abs);
+            float largest = LargestFinite;
             string maxScale = m.Scale!.Code switch
             {
                 ScaleCodeKind.E4M3 => "448f",
@@ -321,6 +330,14 @@ internal static partial class CpuEmitter
                 Switch("DequantizeBlocks", $"blocks, ref y, {PlaneArguments}", returns: false);
             }
             w.WriteLine();
+            foreach (var (type, what) in new[] { ("global::System.Half", "IEEE binary16"), ("global::Quant.BFloat16", "bfloat16") })
+            {
+                w.WriteLine($"/// <summary>Dequantizes blocks of a <c>{m.Name}</c> row to {what}, rounding the float32 values to nearest even.</summary>");
+                w.WriteLine(GeneratedCode);
+                w.WriteLine($"public static void DequantizeBlocks(in global::Quant.QuantRow source, int firstBlock, global::System.Span<{type}> destination, global::Quant.SimdLevel level)");
+                w.WriteLine("    => global::Quant.QuantRows.DequantizeBlocks<Format>(in source, firstBlock, destination, level);");
+                w.WriteLine();
+            }
             w.WriteLine($"/// <summary>Dequantizes a whole <c>{m.Name}</c> row with the best SIMD level of this machine.</summary>");
             w.WriteLine(GeneratedCode);
             w.WriteLine("public static void DequantizeRow(in global::Quant.QuantRow source, global::System.Span<float> destination)");

@@ -41,8 +41,14 @@ public abstract class FormatKernels
     /// <summary>See <see cref="QuantMatMul.Quantize{TFormat}"/>.</summary>
     public abstract QuantMatrix Quantize(ReadOnlySpan<float> weights, int rows, int columns, int rule = -1, ReadOnlySpan<float> importance = default, int threads = 0);
 
-    /// <summary>See <see cref="QuantMatMul.Dequantize{TFormat}"/>.</summary>
+    /// <summary>See <see cref="QuantMatMul.Dequantize{TFormat}(QuantMatrix, Span{float}, int, SimdLevel?, QuantThreadPool?)"/>.</summary>
     public abstract void Dequantize(QuantMatrix matrix, Span<float> destination, int threads = 0, SimdLevel? level = null);
+
+    /// <summary>Dequantizes to binary16, rounding to nearest even.</summary>
+    public abstract void Dequantize(QuantMatrix matrix, Span<Half> destination, int threads = 0, SimdLevel? level = null);
+
+    /// <summary>Dequantizes to bfloat16, rounding to nearest even.</summary>
+    public abstract void Dequantize(QuantMatrix matrix, Span<BFloat16> destination, int threads = 0, SimdLevel? level = null);
 
     private sealed class Factory : IQuantFormatVisitor<FormatKernels>
     {
@@ -72,5 +78,13 @@ public sealed class FormatKernels<TFormat> : FormatKernels where TFormat : struc
 
     /// <inheritdoc/>
     public override void Dequantize(QuantMatrix matrix, Span<float> destination, int threads = 0, SimdLevel? level = null)
+        => QuantMatMul.Dequantize<TFormat>(matrix, destination, threads, level);
+
+    /// <inheritdoc/>
+    public override void Dequantize(QuantMatrix matrix, Span<Half> destination, int threads = 0, SimdLevel? level = null)
+        => QuantMatMul.Dequantize<TFormat>(matrix, destination, threads, level);
+
+    /// <inheritdoc/>
+    public override void Dequantize(QuantMatrix matrix, Span<BFloat16> destination, int threads = 0, SimdLevel? level = null)
         => QuantMatMul.Dequantize<TFormat>(matrix, destination, threads, level);
 }

@@ -145,7 +145,39 @@ public static class QuantMatMul
         var job = new RowJob<TFormat>();
         fixed (float* pd = destination)
         {
-            job.SetDequantize(matrix, pd, level ?? QuantSimd.Best);
+            job.SetDequantize(matrix, pd, RowJob<TFormat>.Output.Single, level ?? QuantSimd.Best);
+            pool.Run(job, threads);
+        }
+    }
+
+    /// <summary>Dequantizes a whole matrix to binary16 (<c>[rows, columns]</c>), in parallel over rows, rounding to nearest even.</summary>
+    public static unsafe void Dequantize<TFormat>(QuantMatrix matrix, Span<Half> destination, int threads = 0, SimdLevel? level = null, QuantThreadPool? pool = null)
+        where TFormat : struct, IQuantFormat<TFormat>
+    {
+        ArgumentNullException.ThrowIfNull(matrix);
+        CheckFormat<TFormat>(matrix);
+        if (destination.Length != (long)matrix.Rows * matrix.Columns) throw new ArgumentException(Text($"The destination must hold {(long)matrix.Rows * matrix.Columns} values."), nameof(destination));
+        pool ??= QuantThreadPool.Shared;
+        var job = new RowJob<TFormat>();
+        fixed (Half* pd = destination)
+        {
+            job.SetDequantize(matrix, pd, RowJob<TFormat>.Output.Half, level ?? QuantSimd.Best);
+            pool.Run(job, threads);
+        }
+    }
+
+    /// <summary>Dequantizes a whole matrix to bfloat16 (<c>[rows, columns]</c>), in parallel over rows, rounding to nearest even.</summary>
+    public static unsafe void Dequantize<TFormat>(QuantMatrix matrix, Span<BFloat16> destination, int threads = 0, SimdLevel? level = null, QuantThreadPool? pool = null)
+        where TFormat : struct, IQuantFormat<TFormat>
+    {
+        ArgumentNullException.ThrowIfNull(matrix);
+        CheckFormat<TFormat>(matrix);
+        if (destination.Length != (long)matrix.Rows * matrix.Columns) throw new ArgumentException(Text($"The destination must hold {(long)matrix.Rows * matrix.Columns} values."), nameof(destination));
+        pool ??= QuantThreadPool.Shared;
+        var job = new RowJob<TFormat>();
+        fixed (BFloat16* pd = destination)
+        {
+            job.SetDequantize(matrix, pd, RowJob<TFormat>.Output.BFloat16, level ?? QuantSimd.Best);
             pool.Run(job, threads);
         }
     }
@@ -197,6 +229,7 @@ internal sealed unsafe class MatMulJob<TFormat> : IParallelJob where TFormat : s
 
     public void Clear() => _weight = null;
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public void Execute(int worker, int workers)
     {
         var weight = _weight!;
@@ -282,6 +315,7 @@ internal sealed unsafe class GatherJob<TFormat> : IParallelJob where TFormat : s
 
     public void Clear() => _experts = null;
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public void Execute(int worker, int workers)
     {
         var experts = _experts!;
@@ -317,8 +351,12 @@ internal sealed unsafe class GatherJob<TFormat> : IParallelJob where TFormat : s
 /// <summary>Quantize or dequantize a whole matrix, in row chunks.</summary>
 internal sealed unsafe class RowJob<TFormat> : IParallelJob where TFormat : struct, IQuantFormat<TFormat>
 {
+    public enum Output { Single, Half, BFloat16 }
+
     private QuantMatrix? _matrix;
     private float* _floats, _importance;
+    private void* _destination;
+    private Output _output;
     private int _rule, _chunk, _next;
     private bool _quantize;
     private SimdLevel _level;
@@ -333,15 +371,17 @@ internal sealed unsafe class RowJob<TFormat> : IParallelJob where TFormat : stru
         _chunk = 1;
     }
 
-    public void SetDequantize(QuantMatrix matrix, float* destination, SimdLevel level)
+    public void SetDequantize(QuantMatrix matrix, void* destination, Output output, SimdLevel level)
     {
         _matrix = matrix;
-        _floats = destination;
+        _destination = destination;
+        _output = output;
         _level = level;
         _quantize = false;
         _chunk = 4;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public void Execute(int worker, int workers)
     {
         var matrix = _matrix!;
@@ -352,16 +392,25 @@ internal sealed unsafe class RowJob<TFormat> : IParallelJob where TFormat : stru
             int end = Math.Min(start + _chunk, matrix.Rows);
             for (int r = start; r < end; r++)
             {
-                var floats = new Span<float>(_floats + (long)r * k, k);
+                long offset = (long)r * k;
                 if (_quantize)
                 {
                     var writer = matrix.RowWriter(r);
-                    TFormat.QuantizeRow(floats, in writer, new QuantizeOptions(_rule, importance));
+                    TFormat.QuantizeRow(new ReadOnlySpan<float>(_floats + offset, k), in writer, new QuantizeOptions(_rule, importance));
+                    continue;
                 }
-                else
+                var row = matrix.Row(r);
+                switch (_output)
                 {
-                    var row = matrix.Row(r);
-                    TFormat.DequantizeBlocks(in row, 0, floats, _level);
+                    case Output.Half:
+                        QuantRows.DequantizeBlocks<TFormat>(in row, 0, new Span<Half>((Half*)_destination + offset, k), _level);
+                        break;
+                    case Output.BFloat16:
+                        QuantRows.DequantizeBlocks<TFormat>(in row, 0, new Span<BFloat16>((BFloat16*)_destination + offset, k), _level);
+                        break;
+                    default:
+                        TFormat.DequantizeBlocks(in row, 0, new Span<float>((float*)_destination + offset, k), _level);
+                        break;
                 }
             }
         }

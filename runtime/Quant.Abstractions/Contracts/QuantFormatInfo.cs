@@ -135,26 +135,48 @@ public sealed class QuantFormatInfo
     }
 
     /// <summary>Bytes of plane <paramref name="plane"/> in one row of <paramref name="columns"/> elements.</summary>
-    public int RowBytes(int plane, int columns) => _planes[plane].Extent == PlaneExtent.Tensor
-        ? _planes[plane].BytesPerBlock
-        : checked(columns / BlockSize * _planes[plane].BytesPerBlock);
+    /// <exception cref="QuantFormatException">A row that wide does not fit in 2 GB.</exception>
+    public int RowBytes(int plane, int columns)
+    {
+        if (_planes[plane].Extent == PlaneExtent.Tensor) return _planes[plane].BytesPerBlock;
+        long bytes = (long)columns / BlockSize * _planes[plane].BytesPerBlock;
+        return bytes <= int.MaxValue ? (int)bytes : throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture,
+            $"A {Name} row of {columns} elements needs {bytes} bytes in plane '{_planes[plane].Name}', more than a row can hold."));
+    }
 
     /// <summary>Bytes of every per-block plane of one row together.</summary>
     public long RowBytes(int columns) => (long)columns / BlockSize * BytesPerBlock;
 
     /// <summary>Bytes of plane <paramref name="plane"/> for a whole <paramref name="rows"/> x <paramref name="columns"/> matrix.</summary>
-    public long PlaneBytes(int plane, long rows, int columns) => _planes[plane].Extent switch
+    /// <exception cref="QuantFormatException">The count does not fit in 64 bits (a corrupt shape).</exception>
+    public long PlaneBytes(int plane, long rows, int columns)
     {
-        PlaneExtent.Tensor => _planes[plane].BytesPerBlock,
-        PlaneExtent.Tile => (rows + TileRows - 1) / TileRows * RowBytes(plane, columns),
-        _ => rows * RowBytes(plane, columns),
-    };
+        try
+        {
+            return _planes[plane].Extent switch
+            {
+                PlaneExtent.Tensor => _planes[plane].BytesPerBlock,
+                PlaneExtent.Tile => checked((rows + TileRows - 1) / TileRows * RowBytes(plane, columns)),
+                _ => checked(rows * RowBytes(plane, columns)),
+            };
+        }
+        catch (OverflowException)
+        {
+            throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture,
+                $"A {rows} x {columns} {Name} matrix is too large to count its bytes."));
+        }
+    }
 
     /// <summary>Bytes of all planes of a matrix together.</summary>
+    /// <exception cref="QuantFormatException">The count does not fit in 64 bits (a corrupt shape).</exception>
     public long MatrixBytes(long rows, int columns)
     {
         long total = 0;
-        for (int p = 0; p < _planes.Length; p++) total += PlaneBytes(p, rows, columns);
+        for (int p = 0; p < _planes.Length; p++)
+        {
+            total += PlaneBytes(p, rows, columns);
+            if (total < 0) throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture, $"A {rows} x {columns} {Name} matrix is too large to count its bytes."));
+        }
         return total;
     }
 

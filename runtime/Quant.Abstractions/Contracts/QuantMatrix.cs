@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Globalization;
 
 namespace Quant;
@@ -19,12 +20,21 @@ public sealed class QuantMatrix
     }
 
     /// <summary>Wraps existing planes (for example read from a file), checking each one's length.</summary>
+    /// <param name="format">The format.</param>
+    /// <param name="rows">Rows (<c>N</c>, or <c>E * N</c> for stacked experts).</param>
+    /// <param name="columns">Columns (<c>K</c>).</param>
+    /// <param name="planes">One buffer per plane.</param>
+    /// <param name="experts">
+    /// Experts stacked in the rows (1 for a plain matrix): a per-tensor plane then holds one value per expert,
+    /// and each row sees its own expert's.
+    /// </param>
     /// <exception cref="QuantFormatException">A plane's length does not match the shape.</exception>
-    public QuantMatrix(QuantFormatInfo format, int rows, int columns, Memory<byte>[] planes)
+    public QuantMatrix(QuantFormatInfo format, int rows, int columns, Memory<byte>[] planes, int experts = 1)
     {
         ArgumentNullException.ThrowIfNull(format);
         ArgumentNullException.ThrowIfNull(planes);
         if (rows < 0) throw new QuantFormatException($"A matrix cannot have {rows} rows.");
+        if (experts < 1 || rows % experts != 0) throw new QuantFormatException($"{rows} rows do not split into {experts} experts.");
         format.CheckColumns(columns);
         if (planes.Length != format.Planes.Count)
         {
@@ -33,7 +43,7 @@ public sealed class QuantMatrix
         }
         for (int p = 0; p < planes.Length; p++)
         {
-            long expected = format.PlaneBytes(p, rows, columns);
+            long expected = format.Planes[p].Extent == PlaneExtent.Tensor ? (long)format.PlaneBytes(p, rows, columns) * experts : format.PlaneBytes(p, rows, columns);
             if (planes[p].Length != expected)
             {
                 throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture,
@@ -43,7 +53,45 @@ public sealed class QuantMatrix
         Format = format;
         Rows = rows;
         Columns = columns;
+        Experts = experts;
         _planes = planes;
+    }
+
+    /// <summary>
+    /// Stacks matrices of one format and shape row-wise into one matrix of stacked experts (<c>[E * N, K]</c>),
+    /// each keeping its own per-tensor values.
+    /// </summary>
+    /// <exception cref="ArgumentException">The matrices differ in format or shape.</exception>
+    public static QuantMatrix Stack(IReadOnlyList<QuantMatrix> experts)
+    {
+        ArgumentNullException.ThrowIfNull(experts);
+        if (experts.Count == 0) throw new ArgumentException("There is nothing to stack.", nameof(experts));
+        var first = experts[0];
+        int experts0 = 0, rows = 0;
+        foreach (var expert in experts)
+        {
+            if (!ReferenceEquals(expert.Format, first.Format) || expert.Rows / expert.Experts != first.Rows / first.Experts || expert.Columns != first.Columns)
+            {
+                throw new ArgumentException("Stacked experts must share one format and one shape.", nameof(experts));
+            }
+            experts0 += expert.Experts;
+            rows += expert.Rows;
+        }
+        var planes = new Memory<byte>[first._planes.Length];
+        for (int p = 0; p < planes.Length; p++)
+        {
+            long total = 0;
+            foreach (var expert in experts) total += expert._planes[p].Length;
+            var bytes = new byte[total];
+            int at = 0;
+            foreach (var expert in experts)
+            {
+                expert._planes[p].Span.CopyTo(bytes.AsSpan(at));
+                at += expert._planes[p].Length;
+            }
+            planes[p] = bytes;
+        }
+        return new QuantMatrix(first.Format, rows, first.Columns, planes, experts0);
     }
 
     /// <summary>The format.</summary>
@@ -55,8 +103,19 @@ public sealed class QuantMatrix
     /// <summary>Columns (<c>K</c>, inputs).</summary>
     public int Columns { get; }
 
+    /// <summary>Experts stacked in the rows (1 for a plain matrix).</summary>
+    public int Experts { get; }
+
     /// <summary>Bytes of all planes together.</summary>
-    public long Bytes => Format.MatrixBytes(Rows, Columns);
+    public long Bytes
+    {
+        get
+        {
+            long total = 0;
+            foreach (var plane in _planes) total += plane.Length;
+            return total;
+        }
+    }
 
     /// <summary>The bytes of plane <paramref name="plane"/>.</summary>
     public Memory<byte> Plane(int plane) => _planes[plane];
@@ -93,7 +152,7 @@ public sealed class QuantMatrix
         int rowBytes = Format.RowBytes(plane, Columns);
         return info.Extent switch
         {
-            PlaneExtent.Tensor => _planes[plane].Span,
+            PlaneExtent.Tensor => _planes[plane].Span.Slice(row / (Rows / Experts) * info.BytesPerBlock, info.BytesPerBlock),
             PlaneExtent.Tile => _planes[plane].Span.Slice(row / Format.TileRows * rowBytes, rowBytes),
             _ => _planes[plane].Span.Slice(checked(row * rowBytes), rowBytes),
         };

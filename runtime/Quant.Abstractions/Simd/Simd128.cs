@@ -257,4 +257,32 @@ public static class Simd128
         ((values.F2 - zero) * scale).StoreUnsafe(ref destination, 8);
         ((values.F3 - zero) * scale).StoreUnsafe(ref destination, 12);
     }
+
+    // ---- dots of rebuilt weights: (v * scale + min) * x, for formats with a min or zero point --------------
+
+    /// <summary><c>acc + (values[i] * scale + min) * x[i]</c>, the four quarters added.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> DotAdd16(Vector128<sbyte> values, Vector128<float> scale, Vector128<float> min, ref float x, Vector128<float> acc)
+    {
+        ToSingle(values, out var f0, out var f1, out var f2, out var f3);
+        return DotAdd16(new Floats16(f0, f1, f2, f3), scale, min, ref x, acc);
+    }
+
+    /// <summary><c>acc + (values[i] * scale + min) * x[i]</c> for unsigned codes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> DotAdd16(Vector128<byte> values, Vector128<float> scale, Vector128<float> min, ref float x, Vector128<float> acc)
+    {
+        ToSingle(values, out var f0, out var f1, out var f2, out var f3);
+        return DotAdd16(new Floats16(f0, f1, f2, f3), scale, min, ref x, acc);
+    }
+
+    /// <summary><c>acc + (values[i] * scale + min) * x[i]</c> for float values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> DotAdd16(Floats16 values, Vector128<float> scale, Vector128<float> min, ref float x, Vector128<float> acc)
+    {
+        acc = Vector128.MultiplyAddEstimate(Vector128.MultiplyAddEstimate(values.F0, scale, min), Vector128.LoadUnsafe(ref x), acc);
+        acc = Vector128.MultiplyAddEstimate(Vector128.MultiplyAddEstimate(values.F1, scale, min), Vector128.LoadUnsafe(ref x, 4), acc);
+        acc = Vector128.MultiplyAddEstimate(Vector128.MultiplyAddEstimate(values.F2, scale, min), Vector128.LoadUnsafe(ref x, 8), acc);
+        return Vector128.MultiplyAddEstimate(Vector128.MultiplyAddEstimate(values.F3, scale, min), Vector128.LoadUnsafe(ref x, 12), acc);
+    }
 }

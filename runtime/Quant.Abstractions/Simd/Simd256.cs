@@ -231,4 +231,30 @@ public static class Simd256
         ((values.Low - zero) * scale).StoreUnsafe(ref destination);
         ((values.High - zero) * scale).StoreUnsafe(ref destination, 8);
     }
+
+    // ---- dots of rebuilt weights: (v * scale + min) * x, for formats with a min or zero point --------------
+
+    /// <summary><c>acc + (values[i] * scale + min) * x[i]</c>, the two halves added.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> DotAdd16(Vector128<sbyte> values, Vector256<float> scale, Vector256<float> min, ref float x, Vector256<float> acc)
+    {
+        ToSingle(values, out var low, out var high);
+        return DotAdd16(new Floats16(low, high), scale, min, ref x, acc);
+    }
+
+    /// <summary><c>acc + (values[i] * scale + min) * x[i]</c> for unsigned codes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> DotAdd16(Vector128<byte> values, Vector256<float> scale, Vector256<float> min, ref float x, Vector256<float> acc)
+    {
+        ToSingle(values, out var low, out var high);
+        return DotAdd16(new Floats16(low, high), scale, min, ref x, acc);
+    }
+
+    /// <summary><c>acc + (values[i] * scale + min) * x[i]</c> for float values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> DotAdd16(Floats16 values, Vector256<float> scale, Vector256<float> min, ref float x, Vector256<float> acc)
+    {
+        acc = Vector256.MultiplyAddEstimate(Vector256.MultiplyAddEstimate(values.Low, scale, min), Vector256.LoadUnsafe(ref x), acc);
+        return Vector256.MultiplyAddEstimate(Vector256.MultiplyAddEstimate(values.High, scale, min), Vector256.LoadUnsafe(ref x, 8), acc);
+    }
 }

@@ -133,4 +133,21 @@ public static class Simd512
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store16ZeroPoint(Vector512<float> values, Vector512<float> zero, Vector512<float> scale, ref float destination)
         => ((values - zero) * scale).StoreUnsafe(ref destination);
+
+    // ---- dots of rebuilt weights: (v * scale + min) * x, for formats with a min or zero point --------------
+
+    /// <summary><c>acc + (values[i] * scale + min) * x[i]</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> DotAdd16(Vector128<sbyte> values, Vector512<float> scale, Vector512<float> min, ref float x, Vector512<float> acc)
+        => Vector512.MultiplyAddEstimate(Vector512.MultiplyAddEstimate(ToSingle(values), scale, min), Vector512.LoadUnsafe(ref x), acc);
+
+    /// <summary><c>acc + (values[i] * scale + min) * x[i]</c> for unsigned codes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> DotAdd16(Vector128<byte> values, Vector512<float> scale, Vector512<float> min, ref float x, Vector512<float> acc)
+        => Vector512.MultiplyAddEstimate(Vector512.MultiplyAddEstimate(ToSingle(values), scale, min), Vector512.LoadUnsafe(ref x), acc);
+
+    /// <summary><c>acc + (values[i] * scale + min) * x[i]</c> for float values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> DotAdd16(Vector512<float> values, Vector512<float> scale, Vector512<float> min, ref float x, Vector512<float> acc)
+        => Vector512.MultiplyAddEstimate(Vector512.MultiplyAddEstimate(values, scale, min), Vector512.LoadUnsafe(ref x), acc);
 }

@@ -117,7 +117,12 @@ public static class UqffCodec
             case UqffLayer.Unquant:
             {
                 bool hasBias = reader.Bool("has_bias");
+                int weightAt = reader.Position;
                 var weight = reader.Tensor("weight");
+                if (!IsFloat(weight.DType) || weight.Dims.Length < 2)
+                {
+                    throw reader.Error(weightAt, $"An Unquant layer's weight must be a float tensor of at least 2 dimensions; it is {weight.DType} [{string.Join(", ", weight.Dims)}].");
+                }
                 var bias = hasBias ? reader.Tensor("bias") : null;
                 result = new UqffLayerBlob(UqffLayer.Unquant, [weight], bias, version: version);
                 break;
@@ -137,7 +142,24 @@ public static class UqffCodec
                     : $"Unknown UQFF layer type {type}.");
         }
         reader.End();
+        CheckBiasRecord(result);
         return result;
+    }
+
+    private static bool IsFloat(UqffDType dtype) => dtype is UqffDType.F32 or UqffDType.F16 or UqffDType.BF16 or UqffDType.F64;
+
+    /// <summary>A bias is a float vector with one value per output row.</summary>
+    private static void CheckBiasRecord(UqffLayerBlob layer)
+    {
+        if (layer.Bias is null) return;
+        int[] weightDims = layer.Type == UqffLayer.Gguf ? layer.GgufDims : layer.Tensors[0].Dims;
+        long rows = 1;
+        for (int i = 0; i < weightDims.Length - 1; i++) rows *= weightDims[i];
+        if (!IsFloat(layer.Bias.DType) || layer.Bias.Dims.Length != 1 || layer.Bias.Dims[0] != rows)
+        {
+            throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture,
+                $"The bias of a UQFF {layer.Type} layer with {rows} rows must be a float vector of {rows}; it is {layer.Bias.DType} [{string.Join(", ", layer.Bias.Dims)}]."));
+        }
     }
 
     /// <summary>
@@ -221,14 +243,26 @@ public static class UqffCodec
     {
         if (dims.Length < 2) throw reader.Error(reader.Position, $"A Gguf layer's weight needs at least 2 dimensions; it has {dims.Length}.");
         long rows = 1;
-        for (int i = 0; i < dims.Length - 1; i++) rows = checked(rows * dims[i]);
+        for (int i = 0; i < dims.Length - 1; i++)
+        {
+            rows *= dims[i];
+            if (rows > int.MaxValue) throw reader.Error(reader.Position, $"A Gguf layer of shape [{string.Join(", ", dims)}] has more rows than a matrix can hold.");
+        }
         int columns = dims[^1];
         if (columns <= 0 || columns % format.BlockSize != 0)
         {
             throw reader.Error(reader.Position, string.Create(CultureInfo.InvariantCulture,
                 $"A {format.Name} row of {columns} elements is not a whole number of {format.BlockSize}-element blocks."));
         }
-        long expected = format.MatrixBytes(rows, columns);
+        long expected;
+        try
+        {
+            expected = format.MatrixBytes(rows, columns);
+        }
+        catch (QuantFormatException e)
+        {
+            throw reader.Error(reader.Position, e.Message);
+        }
         if (expected != dataLength)
         {
             throw reader.Error(reader.Position, string.Create(CultureInfo.InvariantCulture,

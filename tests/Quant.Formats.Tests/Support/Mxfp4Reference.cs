@@ -11,11 +11,14 @@ internal static class Mxfp4Reference
 {
     public static readonly double[] Magnitudes = [0, 0.5, 1, 1.5, 2, 3, 4, 6];
 
-    /// <summary>E2M1 code times 2^(e - 127), computed in float64 and rounded once to float32 (exact for e &lt;= 254).</summary>
+    /// <summary>
+    /// E2M1 code times 2^(e - 127), computed in float64 and rounded once to float32 (exact for e &lt;= 254).
+    /// Code 8, E2M1's negative zero, gives +0.0: the library keeps ggml's integer table, whose zero has no sign.
+    /// </summary>
     public static float Decode(int code, int e)
     {
         double magnitude = Magnitudes[code & 7];
-        double value = (code & 8) != 0 ? -magnitude : magnitude; // code 8 is -0.0
+        double value = (code & 8) != 0 && magnitude != 0 ? -magnitude : magnitude;
         return (float)(value * Math.ScaleB(1.0, e - 127));
     }
 
@@ -33,8 +36,8 @@ internal static class Mxfp4Reference
 
     /// <summary>
     /// mistral.rs' MXFP4Layer::quantize for one row, reimplemented from its description: per block of 32,
-    /// amax = max |v| (NaN ignored); scale = 127 for amax == 0, else clamp(floor(log2f(amax / 6)) + 127, 0, 254)
-    /// in float32; inv = 1 / 2^(scale - 127); magnitude index by the thresholds 0.25, 0.75, 1.25, 1.75, 2.5,
+    /// amax = max |v| (NaN ignored); scale = 127 for amax == 0, else clamp((i32)floor(log2f(amax / 6)) + 127, 0, 254)
+    /// where the cast saturates and the i32 addition wraps, as a Rust release build does; inv = 1 / 2^(scale - 127); magnitude index by the thresholds 0.25, 0.75, 1.25, 1.75, 2.5,
     /// 3.5, 5 (a tie goes up, NaN to 7); sign bit when v * inv &lt; 0; element 2i low nibble, 2i + 1 high.
     /// </summary>
     public static void MistralRsQuantize(ReadOnlySpan<float> row, Span<byte> blocks, Span<byte> scales)
@@ -56,8 +59,9 @@ internal static class Mxfp4Reference
             }
             else
             {
-                float s = MathF.Floor(MathF.Log2(amax / 6f)) + 127f;
-                scale = (byte)Math.Clamp(s, 0f, 254f);
+                // Rust: `(..).log2().floor() as i32 + 127`: `as` saturates (+inf gives i32::MAX), and the addition wraps in release builds.
+                int floor = (int)MathF.Floor(MathF.Log2(amax / 6f));
+                scale = (byte)Math.Clamp(unchecked(floor + 127), 0, 254);
             }
             float scaleFactor = (float)Math.ScaleB(1.0, scale - 127); // exact, a subnormal for scale 0
             float inv = 1f / scaleFactor;

@@ -66,22 +66,11 @@ internal static class TestFormats
         return result;
     }
 
-    /// <summary>Stacks matrices of one format row-wise (experts into one [E * N, K] matrix).</summary>
+    /// <summary>Stacks matrices of one format row-wise (experts into one [E * N, K] matrix, each keeping its own per-tensor values).</summary>
     public static QuantMatrix Stack(QuantFormatInfo info, IReadOnlyList<QuantMatrix> parts)
     {
-        int rows = parts.Sum(p => p.Rows), cols = parts[0].Columns;
-        var planes = new Memory<byte>[info.Planes.Count];
-        for (int p = 0; p < planes.Length; p++)
-        {
-            var bytes = new byte[info.PlaneBytes(p, rows, cols)];
-            int at = 0;
-            foreach (var part in parts)
-            {
-                part.Plane(p).Span.CopyTo(bytes.AsSpan(at));
-                at += part.Plane(p).Length;
-            }
-            planes[p] = bytes;
-        }
-        return new QuantMatrix(info, rows, cols, planes);
+        var stacked = QuantMatrix.Stack(parts);
+        Assert.Same(info, stacked.Format);
+        return stacked;
     }
 }
