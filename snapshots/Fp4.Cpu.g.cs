@@ -40,6 +40,9 @@ namespace Quant.Kernels
                 case 0:
                     QuantizeBnb(blocks, source, options.Importance, ref p0, ref p1);
                     break;
+                case 1:
+                    QuantizeMse(blocks, source, options.Importance, ref p0, ref p1);
+                    break;
                 default:
                     throw new global::System.ArgumentOutOfRangeException(nameof(options), $"Rule {options.Rule} is not a rule of this format.");
             }
@@ -56,7 +59,7 @@ namespace Quant.Kernels
                 global::System.ReadOnlySpan<float> x = source.Slice(b * BlockSize, BlockSize);
                 // The block's largest magnitude maps to the largest code (1f); elements round to the nearest code.
                 float amax = global::Quant.Numerics.QuantMath.AbsMax(x);
-                global::Quant.Numerics.Fp32.Write(ref p1, amax / 1f);
+                global::Quant.Numerics.Fp32.Write(ref p1, (amax / 1f));
                 float d = global::Quant.Numerics.Fp32.Read(ref p1);
                 float id = d != 0f ? 1f / d : 0f;
                 for (int i = 0; i < BlockSize; i++)
@@ -69,6 +72,83 @@ namespace Quant.Kernels
                 p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);
                 p1 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p1, Plane1BytesPerBlock);
             }
+        }
+
+        /// <summary>Rule <c>mse</c> (ErrorMinimizing): the default rule <c>bnb</c>, then least-squares refits, keeping the least squared error.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        private static void QuantizeMse(int blocks, global::System.ReadOnlySpan<float> source, global::System.ReadOnlySpan<float> importance, ref byte p0, ref byte p1)
+        {
+            global::System.Span<byte> codes = stackalloc byte[BlockSize];
+            global::System.Span<byte> best0 = stackalloc byte[Plane0BytesPerBlock];
+            global::System.Span<byte> best1 = stackalloc byte[Plane1BytesPerBlock];
+            for (int b = 0; b < blocks; b++)
+            {
+                global::System.ReadOnlySpan<float> x = source.Slice(b * BlockSize, BlockSize);
+                // The default rule, bnb.
+                {
+                    // The block's largest magnitude maps to the largest code (1f); elements round to the nearest code.
+                    float amax = global::Quant.Numerics.QuantMath.AbsMax(x);
+                    global::Quant.Numerics.Fp32.Write(ref p1, (amax / 1f));
+                    float d = global::Quant.Numerics.Fp32.Read(ref p1);
+                    float id = d != 0f ? 1f / d : 0f;
+                    for (int i = 0; i < BlockSize; i++)
+                    {
+                        float v = x[i] * id;
+                        int magnitude = global::Quant.Numerics.QuantMath.NearestByMidpoints(global::System.MathF.Abs(v), s_midpoints, s_midpointCodes);
+                        codes[i] = (byte)(v < 0f ? magnitude | 8 : magnitude);
+                    }
+                    PackCodes(codes, ref p0, ref p1);
+                }
+                double bestError = BlockError(x, ref p0, ref p1);
+                global::System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpan(ref p0, Plane0BytesPerBlock).CopyTo(best0);
+                global::System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpan(ref p1, Plane1BytesPerBlock).CopyTo(best1);
+                for (int iteration = 0; iteration < 4; iteration++)
+                {
+                    // Least squares for the scale given the codes, then codes re-rounded with the stored values.
+                    double sv = 0, svv = 0, sx = 0, svx = 0;
+                    for (int i = 0; i < BlockSize; i++)
+                    {
+                        double v = s_codeValues[codes[i]];
+                        sv += v; svv += v * v; sx += x[i]; svx += v * x[i];
+                    }
+                    if (!(svv > 0)) break;
+                    float fitScale = (float)(svx / svv);
+                    global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref p0, Plane0BytesPerBlock).Clear();
+                    global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref p1, Plane1BytesPerBlock).Clear();
+                    global::Quant.Numerics.Fp32.Write(ref p1, fitScale);
+                    float d = global::Quant.Numerics.Fp32.Read(ref p1);
+                    float id = d != 0f ? 1f / d : 0f;
+                    for (int i = 0; i < BlockSize; i++) codes[i] = (byte)global::Quant.Numerics.QuantMath.NearestSignMagnitude(x[i] * id, s_midpoints, s_midpointCodes, 8);
+                    PackCodes(codes, ref p0, ref p1);
+                    double error = BlockError(x, ref p0, ref p1);
+                    if (error < bestError)
+                    {
+                        bestError = error;
+                        global::System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpan(ref p0, Plane0BytesPerBlock).CopyTo(best0);
+                        global::System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpan(ref p1, Plane1BytesPerBlock).CopyTo(best1);
+                    }
+                }
+                best0.CopyTo(global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref p0, Plane0BytesPerBlock));
+                best1.CopyTo(global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref p1, Plane1BytesPerBlock));
+                p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);
+                p1 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p1, Plane1BytesPerBlock);
+            }
+        }
+
+        /// <summary>The squared error of the block at the plane pointers against <paramref name="x"/>, from its exact dequantization.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        private static double BlockError(global::System.ReadOnlySpan<float> x, ref byte p0, ref byte p1)
+        {
+            global::System.Span<float> values = stackalloc float[BlockSize];
+            DequantizeBlocksScalar(1, ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(values), ref p0, ref p1);
+            double error = 0;
+            for (int i = 0; i < BlockSize; i++)
+            {
+                double difference = (double)values[i] - x[i];
+                error += difference * difference;
+            }
+            return error;
         }
 
         /// <summary>

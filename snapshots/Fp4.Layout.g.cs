@@ -36,11 +36,12 @@ namespace Quant.Kernels
             planes:
             [
                 new global::Quant.QuantPlaneInfo("weight", 32),
-                new global::Quant.QuantPlaneInfo("absmax", 4),
+                new global::Quant.QuantPlaneInfo("absmax", 4, global::Quant.PlaneExtent.Block, global::Quant.PlaneElement.F32),
             ],
             rules:
             [
                 new global::Quant.QuantRuleInfo("bnb", global::Quant.ScaleRule.AbsMax, true, "bitsandbytes: absmax scale, nearest magnitude (ties to the lower one), sign of the element"),
+                new global::Quant.QuantRuleInfo("mse", global::Quant.ScaleRule.ErrorMinimizing, false, "least squared error: the default rule, then refits that lower it (never worse)"),
             ],
             uqff: global::Quant.UqffLayer.None,
             ggufType: -1,

@@ -14,6 +14,14 @@ namespace Quant.Kernels
         [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
         private static readonly global::System.Runtime.Intrinsics.Vector128<sbyte> s_codeBytes = global::System.Runtime.Intrinsics.Vector128.Create((sbyte)-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
 
+        /// <summary>Midpoints between the codebook's distinct values, ascending: the rounding thresholds.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        private static readonly float[] s_midpoints = [-115.5f, -93.5f, -74f, -57f, -42f, -28.5f, -16f, -4.5f, 7f, 19f, 31.5f, 45.5f, 61f, 79f, 101f];
+
+        /// <summary>The code of each distinct value, in the same order.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        private static readonly byte[] s_midpointCodes = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+
         /// <summary>
         /// Quantizes one row to <c>iq4_nl</c> with the rule <paramref name="options"/> names (default: <c>ggml</c>).
         /// </summary>
@@ -33,6 +41,9 @@ namespace Quant.Kernels
             {
                 case 0:
                     QuantizeGgml(blocks, source, options.Importance, ref p0);
+                    break;
+                case 1:
+                    QuantizeMse(blocks, source, options.Importance, ref p0);
                     break;
                 default:
                     throw new global::System.ArgumentOutOfRangeException(nameof(options), $"Rule {options.Rule} is not a rule of this format.");
@@ -55,6 +66,87 @@ namespace Quant.Kernels
                 PackCodes(codes, ref p0);
                 p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);
             }
+        }
+
+        /// <summary>Rule <c>mse</c> (ErrorMinimizing): the default rule <c>ggml</c>, then ggml's weighted search with unit weights, keeping the least squared error.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        private static void QuantizeMse(int blocks, global::System.ReadOnlySpan<float> source, global::System.ReadOnlySpan<float> importance, ref byte p0)
+        {
+            global::System.Span<byte> codes = stackalloc byte[BlockSize];
+            global::System.Span<byte> best0 = stackalloc byte[Plane0BytesPerBlock];
+            global::System.Span<float> ones = stackalloc float[BlockSize];
+            ones.Fill(1f);
+            for (int b = 0; b < blocks; b++)
+            {
+                global::System.ReadOnlySpan<float> x = source.Slice(b * BlockSize, BlockSize);
+                global::System.ReadOnlySpan<float> weights = importance.IsEmpty ? default : importance.Slice(b * BlockSize, BlockSize);
+                // The default rule, ggml.
+                {
+                    // ggml's iq4_nl search (its weighted variant when an importance row is given), bit for bit.
+                    global::Quant.Quantization.GgmlIq4.QuantizeIq4Nl(x, weights, codes, out float d);
+                    global::Quant.Numerics.Fp16.Write(ref p0, d);
+                    PackCodes(codes, ref p0);
+                }
+                double bestError = BlockError(x, ref p0);
+                global::System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpan(ref p0, Plane0BytesPerBlock).CopyTo(best0);
+                // ggml's weighted search with unit weights: least squares on the elements themselves.
+                {
+                    global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref p0, Plane0BytesPerBlock).Clear();
+                    global::System.ReadOnlySpan<float> unitWeights = ones;
+                    // ggml's iq4_nl search (its weighted variant when an importance row is given), bit for bit.
+                    global::Quant.Quantization.GgmlIq4.QuantizeIq4Nl(x, unitWeights, codes, out float d);
+                    global::Quant.Numerics.Fp16.Write(ref p0, d);
+                    PackCodes(codes, ref p0);
+                    double error = BlockError(x, ref p0);
+                    if (error < bestError)
+                    {
+                        bestError = error;
+                        global::System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpan(ref p0, Plane0BytesPerBlock).CopyTo(best0);
+                    }
+                }
+                for (int iteration = 0; iteration < 4; iteration++)
+                {
+                    // Least squares for the scale given the codes, then codes re-rounded with the stored values.
+                    double sv = 0, svv = 0, sx = 0, svx = 0;
+                    for (int i = 0; i < BlockSize; i++)
+                    {
+                        double v = s_codeValues[codes[i]];
+                        sv += v; svv += v * v; sx += x[i]; svx += v * x[i];
+                    }
+                    if (!(svv > 0)) break;
+                    float fitScale = (float)(svx / svv);
+                    global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref p0, Plane0BytesPerBlock).Clear();
+                    global::Quant.Numerics.Fp16.Write(ref p0, fitScale);
+                    float d = global::Quant.Numerics.Fp16.Read(ref p0);
+                    float id = d != 0f ? 1f / d : 0f;
+                    for (int i = 0; i < BlockSize; i++) codes[i] = (byte)global::Quant.Numerics.QuantMath.NearestByMidpoints(x[i] * id, s_midpoints, s_midpointCodes);
+                    PackCodes(codes, ref p0);
+                    double error = BlockError(x, ref p0);
+                    if (error < bestError)
+                    {
+                        bestError = error;
+                        global::System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpan(ref p0, Plane0BytesPerBlock).CopyTo(best0);
+                    }
+                }
+                best0.CopyTo(global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref p0, Plane0BytesPerBlock));
+                p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);
+            }
+        }
+
+        /// <summary>The squared error of the block at the plane pointers against <paramref name="x"/>, from its exact dequantization.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        private static double BlockError(global::System.ReadOnlySpan<float> x, ref byte p0)
+        {
+            global::System.Span<float> values = stackalloc float[BlockSize];
+            DequantizeBlocksScalar(1, ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(values), ref p0);
+            double error = 0;
+            for (int i = 0; i < BlockSize; i++)
+            {
+                double difference = (double)values[i] - x[i];
+                error += difference * difference;
+            }
+            return error;
         }
 
         /// <summary>

@@ -36,7 +36,7 @@ namespace Quant.Kernels
             planes:
             [
                 new global::Quant.QuantPlaneInfo("blocks", 24),
-                new global::Quant.QuantPlaneInfo("scales", 1),
+                new global::Quant.QuantPlaneInfo("scales", 1, global::Quant.PlaneExtent.Block, global::Quant.PlaneElement.E8M0),
             ],
             rules:
             [

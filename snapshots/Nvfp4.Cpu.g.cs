@@ -47,6 +47,9 @@ namespace Quant.Kernels
                 case 0:
                     QuantizeModelopt(blocks, source, options.Importance, ref p0, ref p1, ref p2);
                     break;
+                case 1:
+                    QuantizeMse(blocks, source, options.Importance, ref p0, ref p1, ref p2);
+                    break;
                 default:
                     throw new global::System.ArgumentOutOfRangeException(nameof(options), $"Rule {options.Rule} is not a rule of this format.");
             }
@@ -65,7 +68,7 @@ namespace Quant.Kernels
                 // The block's largest magnitude maps to the largest code (6f); elements round to the nearest code.
                 float amax = global::Quant.Numerics.QuantMath.AbsMax(x);
                 // The block scale is stored relative to the tensor scale, rounded to its code; elements use the rounded value.
-                p1 = global::Quant.Numerics.E4M3.FromSingle(tensorScale != 0f ? amax / 6f / tensorScale : 0f);
+                p1 = global::Quant.Numerics.E4M3.FromSingle((tensorScale != 0f ? amax / 6f / tensorScale : 0f));
                 float d = global::Quant.Numerics.E4M3.ToSingle(p1) * tensorScale;
                 float id = d != 0f ? 1f / d : 0f;
                 for (int i = 0; i < BlockSize; i++) codes[i] = (byte)global::Quant.Numerics.Minifloat.Encode<Element>(x[i] * id, global::Quant.Numerics.MinifloatOverflow.Saturate);
@@ -73,6 +76,80 @@ namespace Quant.Kernels
                 p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);
                 p1 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p1, Plane1BytesPerBlock);
             }
+        }
+
+        /// <summary>Rule <c>mse</c> (ErrorMinimizing): the default rule <c>modelopt</c>, then least-squares refits, keeping the least squared error.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        private static void QuantizeMse(int blocks, global::System.ReadOnlySpan<float> source, global::System.ReadOnlySpan<float> importance, ref byte p0, ref byte p1, ref byte p2)
+        {
+            float tensorScale = global::Quant.Numerics.Fp32.Read(ref p2);
+            global::System.Span<byte> codes = stackalloc byte[BlockSize];
+            global::System.Span<byte> best0 = stackalloc byte[Plane0BytesPerBlock];
+            global::System.Span<byte> best1 = stackalloc byte[Plane1BytesPerBlock];
+            for (int b = 0; b < blocks; b++)
+            {
+                global::System.ReadOnlySpan<float> x = source.Slice(b * BlockSize, BlockSize);
+                // The default rule, modelopt.
+                {
+                    // The block's largest magnitude maps to the largest code (6f); elements round to the nearest code.
+                    float amax = global::Quant.Numerics.QuantMath.AbsMax(x);
+                    // The block scale is stored relative to the tensor scale, rounded to its code; elements use the rounded value.
+                    p1 = global::Quant.Numerics.E4M3.FromSingle((tensorScale != 0f ? amax / 6f / tensorScale : 0f));
+                    float d = global::Quant.Numerics.E4M3.ToSingle(p1) * tensorScale;
+                    float id = d != 0f ? 1f / d : 0f;
+                    for (int i = 0; i < BlockSize; i++) codes[i] = (byte)global::Quant.Numerics.Minifloat.Encode<Element>(x[i] * id, global::Quant.Numerics.MinifloatOverflow.Saturate);
+                    PackCodes(codes, ref p0, ref p1, ref p2);
+                }
+                double bestError = BlockError(x, ref p0, ref p1, ref p2);
+                global::System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpan(ref p0, Plane0BytesPerBlock).CopyTo(best0);
+                global::System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpan(ref p1, Plane1BytesPerBlock).CopyTo(best1);
+                for (int iteration = 0; iteration < 4; iteration++)
+                {
+                    // Least squares for the scale given the codes, then codes re-rounded with the stored values.
+                    double sv = 0, svv = 0, sx = 0, svx = 0;
+                    for (int i = 0; i < BlockSize; i++)
+                    {
+                        double v = s_codeValues[codes[i]] * 0.5f;
+                        sv += v; svv += v * v; sx += x[i]; svx += v * x[i];
+                    }
+                    if (!(svv > 0)) break;
+                    float fitScale = (float)(svx / svv);
+                    global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref p0, Plane0BytesPerBlock).Clear();
+                    global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref p1, Plane1BytesPerBlock).Clear();
+                    p1 = global::Quant.Numerics.E4M3.FromSingle((tensorScale != 0f ? fitScale / tensorScale : 0f));
+                    float d = global::Quant.Numerics.E4M3.ToSingle(p1) * tensorScale;
+                    float id = d != 0f ? 1f / d : 0f;
+                    for (int i = 0; i < BlockSize; i++) codes[i] = (byte)global::Quant.Numerics.Minifloat.Encode<Element>(x[i] * id, global::Quant.Numerics.MinifloatOverflow.Saturate);
+                    PackCodes(codes, ref p0, ref p1, ref p2);
+                    double error = BlockError(x, ref p0, ref p1, ref p2);
+                    if (error < bestError)
+                    {
+                        bestError = error;
+                        global::System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpan(ref p0, Plane0BytesPerBlock).CopyTo(best0);
+                        global::System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpan(ref p1, Plane1BytesPerBlock).CopyTo(best1);
+                    }
+                }
+                best0.CopyTo(global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref p0, Plane0BytesPerBlock));
+                best1.CopyTo(global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref p1, Plane1BytesPerBlock));
+                p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);
+                p1 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p1, Plane1BytesPerBlock);
+            }
+        }
+
+        /// <summary>The squared error of the block at the plane pointers against <paramref name="x"/>, from its exact dequantization.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        private static double BlockError(global::System.ReadOnlySpan<float> x, ref byte p0, ref byte p1, ref byte p2)
+        {
+            global::System.Span<float> values = stackalloc float[BlockSize];
+            DequantizeBlocksScalar(1, ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(values), ref p0, ref p1, ref p2);
+            double error = 0;
+            for (int i = 0; i < BlockSize; i++)
+            {
+                double difference = (double)values[i] - x[i];
+                error += difference * difference;
+            }
+            return error;
         }
 
         /// <summary>

@@ -40,12 +40,13 @@ namespace Quant.Kernels
             planes:
             [
                 new global::Quant.QuantPlaneInfo("weight", 8),
-                new global::Quant.QuantPlaneInfo("weight_scale", 1),
-                new global::Quant.QuantPlaneInfo("weight_scale_2", 4, global::Quant.PlaneExtent.Tensor),
+                new global::Quant.QuantPlaneInfo("weight_scale", 1, global::Quant.PlaneExtent.Block, global::Quant.PlaneElement.E4M3),
+                new global::Quant.QuantPlaneInfo("weight_scale_2", 4, global::Quant.PlaneExtent.Tensor, global::Quant.PlaneElement.F32),
             ],
             rules:
             [
                 new global::Quant.QuantRuleInfo("modelopt", global::Quant.ScaleRule.AbsMax, true, "ModelOpt: block amax / 6 over the tensor scale in E4M3, elements to nearest even E2M1"),
+                new global::Quant.QuantRuleInfo("mse", global::Quant.ScaleRule.ErrorMinimizing, false, "least squared error: the default rule, then refits that lower it (never worse)"),
             ],
             uqff: global::Quant.UqffLayer.None,
             ggufType: -1,

@@ -26,6 +26,9 @@ namespace Quant.Kernels
                 case 0:
                     QuantizeGgml(blocks, source, options.Importance, ref p0);
                     break;
+                case 1:
+                    QuantizeMse(blocks, source, options.Importance, ref p0);
+                    break;
                 default:
                     throw new global::System.ArgumentOutOfRangeException(nameof(options), $"Rule {options.Rule} is not a rule of this format.");
             }
@@ -51,6 +54,69 @@ namespace Quant.Kernels
                 PackCodes(codes, ref p0);
                 p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);
             }
+        }
+
+        /// <summary>Rule <c>mse</c> (ErrorMinimizing): the default rule <c>ggml</c>, then ggml's weighted search with unit weights, keeping the least squared error.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        private static void QuantizeMse(int blocks, global::System.ReadOnlySpan<float> source, global::System.ReadOnlySpan<float> importance, ref byte p0)
+        {
+            global::System.Span<byte> codes = stackalloc byte[BlockSize];
+            global::System.Span<byte> scales = stackalloc byte[16];
+            global::System.Span<byte> mins = stackalloc byte[16];
+            global::System.Span<byte> best0 = stackalloc byte[Plane0BytesPerBlock];
+            global::System.Span<float> ones = stackalloc float[BlockSize];
+            ones.Fill(1f);
+            for (int b = 0; b < blocks; b++)
+            {
+                global::System.ReadOnlySpan<float> x = source.Slice(b * BlockSize, BlockSize);
+                global::System.ReadOnlySpan<float> weights = importance.IsEmpty ? default : importance.Slice(b * BlockSize, BlockSize);
+                // The default rule, ggml.
+                {
+                    // ggml's q2_K search (its weighted variant when an importance row is given), bit for bit.
+                    global::Quant.Quantization.GgmlKQuants.QuantizeQ2K(x, weights, codes, scales, mins, out float d, out float dmin);
+                    global::Quant.Numerics.Fp16.Write(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, 80), d);
+                    global::Quant.Numerics.Fp16.Write(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, 82), dmin);
+                    PackSubScales(scales, mins, ref p0);
+                    PackCodes(codes, ref p0);
+                }
+                double bestError = BlockError(x, ref p0);
+                global::System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpan(ref p0, Plane0BytesPerBlock).CopyTo(best0);
+                // ggml's weighted search with unit weights: least squares on the elements themselves.
+                {
+                    global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref p0, Plane0BytesPerBlock).Clear();
+                    global::System.ReadOnlySpan<float> unitWeights = ones;
+                    // ggml's q2_K search (its weighted variant when an importance row is given), bit for bit.
+                    global::Quant.Quantization.GgmlKQuants.QuantizeQ2K(x, unitWeights, codes, scales, mins, out float d, out float dmin);
+                    global::Quant.Numerics.Fp16.Write(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, 80), d);
+                    global::Quant.Numerics.Fp16.Write(ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, 82), dmin);
+                    PackSubScales(scales, mins, ref p0);
+                    PackCodes(codes, ref p0);
+                    double error = BlockError(x, ref p0);
+                    if (error < bestError)
+                    {
+                        bestError = error;
+                        global::System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpan(ref p0, Plane0BytesPerBlock).CopyTo(best0);
+                    }
+                }
+                best0.CopyTo(global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref p0, Plane0BytesPerBlock));
+                p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);
+            }
+        }
+
+        /// <summary>The squared error of the block at the plane pointers against <paramref name="x"/>, from its exact dequantization.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        private static double BlockError(global::System.ReadOnlySpan<float> x, ref byte p0)
+        {
+            global::System.Span<float> values = stackalloc float[BlockSize];
+            DequantizeBlocksScalar(1, ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(values), ref p0);
+            double error = 0;
+            for (int i = 0; i < BlockSize; i++)
+            {
+                double difference = (double)values[i] - x[i];
+                error += difference * difference;
+            }
+            return error;
         }
 
         /// <summary>

@@ -36,6 +36,7 @@ namespace Quant.Kernels
             rules:
             [
                 new global::Quant.QuantRuleInfo("ggml", global::Quant.ScaleRule.SignedMax, true, "ggml's reference quantizer, bit for bit"),
+                new global::Quant.QuantRuleInfo("mse", global::Quant.ScaleRule.ErrorMinimizing, false, "least squared error: the default rule, then refits that lower it (never worse)"),
             ],
             uqff: global::Quant.UqffLayer.Gguf,
             ggufType: 6,

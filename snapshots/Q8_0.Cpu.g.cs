@@ -26,6 +26,9 @@ namespace Quant.Kernels
                 case 0:
                     QuantizeGgml(blocks, source, options.Importance, ref p0);
                     break;
+                case 1:
+                    QuantizeMse(blocks, source, options.Importance, ref p0);
+                    break;
                 default:
                     throw new global::System.ArgumentOutOfRangeException(nameof(options), $"Rule {options.Rule} is not a rule of this format.");
             }
@@ -49,6 +52,72 @@ namespace Quant.Kernels
                 PackCodes(codes, ref p0);
                 p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);
             }
+        }
+
+        /// <summary>Rule <c>mse</c> (ErrorMinimizing): the default rule <c>ggml</c>, then least-squares refits, keeping the least squared error.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        private static void QuantizeMse(int blocks, global::System.ReadOnlySpan<float> source, global::System.ReadOnlySpan<float> importance, ref byte p0)
+        {
+            global::System.Span<byte> codes = stackalloc byte[BlockSize];
+            global::System.Span<byte> best0 = stackalloc byte[Plane0BytesPerBlock];
+            for (int b = 0; b < blocks; b++)
+            {
+                global::System.ReadOnlySpan<float> x = source.Slice(b * BlockSize, BlockSize);
+                // The default rule, ggml.
+                {
+                    // d = amax / 127; codes round x / d half away from zero.
+                    float amax = global::Quant.Numerics.QuantMath.AbsMax(x);
+                    float d = amax / 127f;
+                    float id = d != 0f ? 1f / d : 0f;
+                    global::Quant.Numerics.Fp16.Write(ref p0, d);
+                    for (int i = 0; i < BlockSize; i++) codes[i] = (byte)((int)global::Quant.Numerics.QuantMath.RoundHalfAway(x[i] * id) & 255);
+                    PackCodes(codes, ref p0);
+                }
+                double bestError = BlockError(x, ref p0);
+                global::System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpan(ref p0, Plane0BytesPerBlock).CopyTo(best0);
+                for (int iteration = 0; iteration < 4; iteration++)
+                {
+                    // Least squares for the scale given the codes, then codes re-rounded with the stored values.
+                    double sv = 0, svv = 0, sx = 0, svx = 0;
+                    for (int i = 0; i < BlockSize; i++)
+                    {
+                        double v = (float)(sbyte)codes[i];
+                        sv += v; svv += v * v; sx += x[i]; svx += v * x[i];
+                    }
+                    if (!(svv > 0)) break;
+                    float fitScale = (float)(svx / svv);
+                    global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref p0, Plane0BytesPerBlock).Clear();
+                    global::Quant.Numerics.Fp16.Write(ref p0, fitScale);
+                    float d = global::Quant.Numerics.Fp16.Read(ref p0);
+                    float id = d != 0f ? 1f / d : 0f;
+                    for (int i = 0; i < BlockSize; i++) codes[i] = (byte)((int)global::System.Math.Clamp(global::System.MathF.Round(x[i] * id), -128f, 127f) & 255);
+                    PackCodes(codes, ref p0);
+                    double error = BlockError(x, ref p0);
+                    if (error < bestError)
+                    {
+                        bestError = error;
+                        global::System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpan(ref p0, Plane0BytesPerBlock).CopyTo(best0);
+                    }
+                }
+                best0.CopyTo(global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref p0, Plane0BytesPerBlock));
+                p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);
+            }
+        }
+
+        /// <summary>The squared error of the block at the plane pointers against <paramref name="x"/>, from its exact dequantization.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        private static double BlockError(global::System.ReadOnlySpan<float> x, ref byte p0)
+        {
+            global::System.Span<float> values = stackalloc float[BlockSize];
+            DequantizeBlocksScalar(1, ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(values), ref p0);
+            double error = 0;
+            for (int i = 0; i < BlockSize; i++)
+            {
+                double difference = (double)values[i] - x[i];
+                error += difference * difference;
+            }
+            return error;
         }
 
         /// <summary>

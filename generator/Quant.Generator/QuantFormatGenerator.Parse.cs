@@ -34,7 +34,7 @@ partial class QuantFormatGenerator
                 if (diagnostics.Count > 0 || model is null) return new ParseResult(null, null, diagnostics.ToEquatableArray());
                 // The identity carries the declaration's location for the duplicate checks; the model does not, so that moving a declaration regenerates nothing.
                 var where = DiagnosticInfo.Create(D.DuplicateName, node.Identifier.GetLocation());
-                return new ParseResult(model, new FormatIdentity(model.Name, model.TypeName, model.Uqff, model.GgufType, where), diagnostics.ToEquatableArray());
+                return new ParseResult(model, new FormatIdentity(model.Name, model.TypeName, model.Uqff, model.GgufType, model.Code.Bits, model.BlockSize, where), diagnostics.ToEquatableArray());
             }
             catch (OperationCanceledException)
             {
@@ -43,7 +43,9 @@ partial class QuantFormatGenerator
             catch (Exception e)
             {
                 // A generator exception would fail the user's build with a stack trace; a diagnostic says what happened.
-                diagnostics.Add(DiagnosticInfo.Create(D.InternalError, node.Identifier.GetLocation(), symbol.Name, e.GetType().Name + ": " + e.Message));
+                // The first frame says where, which makes the report actionable.
+                string where = e.StackTrace?.Split('\n').FirstOrDefault()?.Trim() ?? "";
+                diagnostics.Add(DiagnosticInfo.Create(D.InternalError, node.Identifier.GetLocation(), symbol.Name, e.GetType().Name + ": " + e.Message + " " + where));
                 return new ParseResult(null, null, diagnostics.ToEquatableArray());
             }
         }
@@ -142,7 +144,13 @@ partial class QuantFormatGenerator
                         {
                             var scaleCode = (ScaleCodeKind)(int)attribute.ConstructorArguments[0].Value!;
                             int field = AddField(Named(attribute, "Name", "d"), FieldRole.Scale, Named<string?>(attribute, "Plane", null), ScaleSize(scaleCode));
-                            scale = new ScaleModel(field, scaleCode);
+                            float divisor = Named(attribute, "Divisor", 1f);
+                            if (!(divisor > 0f) || float.IsInfinity(divisor))
+                            {
+                                Report(D.InvalidBlock, attribute, _name, $"the scale's Divisor must be a positive finite number; it is {divisor}");
+                                return null;
+                            }
+                            scale = new ScaleModel(field, scaleCode, divisor);
                             break;
                         }
                         case "MinAttribute":
@@ -293,7 +301,7 @@ partial class QuantFormatGenerator
                 var code = ReadElementCode(attributes, format, codeBits, parts);
                 if (code is null) return null;
 
-                if (scale is null && code.Kind != ElementKind.Minifloat)
+                if (scale is null && tensorScale is null && code.Kind != ElementKind.Minifloat)
                 {
                     Report(D.MissingScale, format, _name, code.Kind == ElementKind.Integer ? "integer" : "codebook");
                     return null;
@@ -303,7 +311,7 @@ partial class QuantFormatGenerator
                     : code.Kind == ElementKind.Codebook && code.Bits > 4 ? "codebooks of more than 16 entries"
                     : code.Bits > 8 && code.Kind != ElementKind.Minifloat ? "codes wider than 8 bits other than 16-bit minifloats"
                     : code.Kind != ElementKind.Integer && min is not null && code.IntLog2Factor > 0 ? "a [Min] together with a codebook kept as integers times a power of two"
-                    : blockSize < 16 && fields.Any(f => f.Role != FieldRole.Codes) ? $"a block of {blockSize} elements with a scale or other per-block field (blocks under 16 elements may hold codes only)"
+                    : blockSize < 16 && fields.Any(f => f.Role is not (FieldRole.Codes or FieldRole.TensorScale)) ? $"a block of {blockSize} elements with a scale or other per-block field (blocks under 16 elements may hold codes only)"
                     : null;
                 if (unsupported is not null)
                 {
@@ -368,16 +376,30 @@ partial class QuantFormatGenerator
                     Report(D.NotSupported, format, _name, $"a [TensorScale] stored as {tensorScale.Code} (store it as F32, F16 or BF16)");
                     return null;
                 }
-                if (tensorScale is not null && scale is null)
+                if (tensorScale is not null && scale is null && code.Kind != ElementKind.Minifloat)
                 {
-                    Report(D.MissingScale, format, _name, "a [TensorScale] multiplies block scales, so it needs a [Scale]; the codes are");
+                    Report(D.MissingScale, format, _name, "a [TensorScale] alone scales only minifloat codes; the codes are");
                     return null;
                 }
                 int tensorPlane = tensorScale is null ? -1 : fields[tensorScale.Field].Plane;
-                var planeModels = planes.Select((p, i) => new PlaneModel(p.Name, p.Bytes, i == tensorPlane)).ToEquatableArray();
+                // A plane that holds nothing but one scale-like value per block has that value's type.
+                string Element(int plane)
+                {
+                    var inPlane = fields.Where(f => f.Plane == plane).ToList();
+                    if (inPlane.Count != 1) return "Bytes";
+                    var code = inPlane[0].Role switch
+                    {
+                        FieldRole.Scale => scale?.Code,
+                        FieldRole.Min => min?.Code,
+                        FieldRole.TensorScale => tensorScale?.Code,
+                        _ => null,
+                    };
+                    return code?.ToString() ?? "Bytes";
+                }
+                var planeModels = planes.Select((p, i) => new PlaneModel(p.Name, p.Bytes, i == tensorPlane, Element(i))).ToEquatableArray();
                 var fieldModels = fields.ToEquatableArray();
-                if (!CheckIdentity(format, uqff, ggufType, planeModels, fieldModels, scale)) return null;
-                if (tensorScale is not null && (scale!.Code is ScaleCodeKind.E8M0))
+                if (!CheckIdentity(format, uqff, ggufType, planeModels, fieldModels, scale, code, min, tensorScale, blockSize)) return null;
+                if (tensorScale is not null && scale?.Code is ScaleCodeKind.E8M0)
                 {
                     Report(D.NotSupported, format, _name, "a [TensorScale] over E8M0 block scales");
                     return null;
@@ -616,7 +638,8 @@ partial class QuantFormatGenerator
                 return -1;
             }
 
-            private bool CheckIdentity(AttributeData format, UqffLayerKind uqff, int ggufType, EquatableArray<PlaneModel> planes, EquatableArray<FieldModel> fields, ScaleModel? scale)
+            private bool CheckIdentity(AttributeData format, UqffLayerKind uqff, int ggufType, EquatableArray<PlaneModel> planes, EquatableArray<FieldModel> fields,
+                ScaleModel? scale, CodeModel code, MinModel? min, ScaleModel? tensorScale, int blockSize)
             {
                 if (uqff == UqffLayerKind.Gguf && ggufType < 0)
                 {
@@ -638,6 +661,28 @@ partial class QuantFormatGenerator
                             && fields.Count(f => f.Plane == 0) == 1 && fields.Single(f => f.Plane == 0).Role == FieldRole.Codes;
                         if (!fits) Report(D.InvalidIdentity, format, _name, "a UQFF Mxfp4 layer holds exactly two planes: the codes, then one E8M0 scale byte per block");
                         return fits;
+                    case UqffLayerKind.Fp8:
+                    {
+                        bool fp8 = planes.Count == 2 && scale is null && min is null && tensorScale?.Code == ScaleCodeKind.F32 && fields[tensorScale.Field].Plane == 1
+                            && code is { Kind: ElementKind.Minifloat, Bits: 8, ExponentBits: 4, MantissaBits: 3, Specials: MinifloatSpecialsKind.NanOnly };
+                        if (!fp8) Report(D.InvalidIdentity, format, _name, "a UQFF Fp8 layer holds E4M3 codes ([Minifloat(4, 3, Specials = NanOnly)]) and one F32 [TensorScale] in a plane of its own, nothing else");
+                        return fp8;
+                    }
+                    case UqffLayerKind.F8Q8:
+                    {
+                        bool f8q8 = planes.Count == 1 && blockSize == 32 && scale?.Code == ScaleCodeKind.E4M3 && fields[scale.Field].Offset == 0 && min is null
+                            && code is { Kind: ElementKind.Integer, Signed: true, Bits: 8 };
+                        if (!f8q8) Report(D.InvalidIdentity, format, _name, "a UQFF F8Q8 layer holds 33-byte blocks: an E4M3 scale, then 32 signed 8-bit codes");
+                        return f8q8;
+                    }
+                    case UqffLayerKind.Afq:
+                    {
+                        bool afq = planes.Count == 3 && blockSize is 32 or 64 or 128 && code is { Kind: ElementKind.Integer, Signed: false, Offset: 0, Bits: 2 or 3 or 4 or 6 or 8 }
+                            && code.Parts.Count == 1 && code.Parts[0].Packing == PackingKind.Sequential && fields[code.Parts[0].Field].Plane == 0
+                            && scale is not null && fields[scale.Field].Plane == 1 && min is { Mode: MinModeKind.Add } && fields[min.Field].Plane == 2;
+                        if (!afq) Report(D.InvalidIdentity, format, _name, "a UQFF Afq layer holds 2, 3, 4, 6 or 8-bit codes packed LSB first, then a plane of scales, then a plane of biases ([Min] in Add mode), in groups of 32, 64 or 128");
+                        return afq;
+                    }
                     default:
                         Report(D.NotSupported, format, _name, $"UQFF layer type {uqff}");
                         return false;
@@ -685,6 +730,20 @@ partial class QuantFormatGenerator
                     Report(D.InvalidRules, format, _name, defaults == 0 ? "several rules are declared and none is marked Default = true" : "more than one rule is marked Default = true");
                     return null;
                 }
+                var baseRule = rules.First(r => r.IsDefault);
+                foreach (var rule in rules.Where(r => r.Kind == RuleKind.ErrorMinimizing && scale?.Code != ScaleCodeKind.E8M0))
+                {
+                    string? problem =
+                        baseRule.Kind == RuleKind.ErrorMinimizing ? "it starts from the default rule, so another rule must be the default"
+                        : sub is not null && baseRule.Kind is not (RuleKind.GgmlKQuant or RuleKind.GgmlIq4) ? "for super-blocks it tries ggml's weighted searches, so the default rule must be GgmlKQuant or GgmlIq4"
+                        : sub is null && min is { Mode: not MinModeKind.Add } ? "it refits a scale and an added min; zero points and subtracted mins are not refitted yet"
+                        : null;
+                    if (problem is not null)
+                    {
+                        Report(D.RuleDoesNotFit, attributes.First(a => a.AttributeClass!.Name == "QuantRuleAttribute" && a.ConstructorArguments[0].Value as string == rule.Name), rule.Name, rule.Kind, _name, problem);
+                        return null;
+                    }
+                }
                 return rules.ToEquatableArray();
             }
 
@@ -693,7 +752,8 @@ partial class QuantFormatGenerator
                 bool integer = code.Kind == ElementKind.Integer;
                 bool table = !integer;
                 bool floatScale = scale?.Code is ScaleCodeKind.F32 or ScaleCodeKind.F16 or ScaleCodeKind.BF16;
-                if (kind is RuleKind.AbsMax or RuleKind.SignedMax or RuleKind.MinMax && integer && scale is not null && !floatScale)
+                if (kind is RuleKind.SignedMax or RuleKind.MinMax && integer && scale is not null && !floatScale
+                    || kind is RuleKind.AbsMax && integer && scale is not null && !floatScale && scale.Code != ScaleCodeKind.E4M3)
                 {
                     return $"it computes the scale as a float, so the [Scale] must be stored as F32, F16 or BF16, not {scale.Code}";
                 }
@@ -715,19 +775,21 @@ partial class QuantFormatGenerator
                     case RuleKind.MinMax:
                         return integer && !code.Signed && code.Offset == 0 && scale is not null && min is { Mode: MinModeKind.Add } ? null
                             : "it needs unsigned [Integer] codes without offset, a [Scale] and a [Min] in Add mode";
+                    case RuleKind.ErrorMinimizing when scale?.Code != ScaleCodeKind.E8M0:
+                        // Checked against the default rule once every rule is read.
+                        return scale is null ? "it refits a block scale, and this format has none" : null;
                     case RuleKind.SharedExponent:
                     case RuleKind.ErrorMinimizing:
-                        if (kind == RuleKind.ErrorMinimizing && !(table && scale?.Code == ScaleCodeKind.E8M0))
-                        {
-                            return "this version searches shared exponents only: it needs a [Codebook] or [Minifloat] code with an E8M0 [Scale]";
-                        }
                         if (!(table && scale?.Code == ScaleCodeKind.E8M0 && min is null)) return "it needs a [Codebook] or [Minifloat] code with an E8M0 [Scale] and no [Min]";
                         return rounding == RoundingKind.NearestLowestCode
                             ? code.Table.Count > 0 && code.Table.All(v => !float.IsNaN(v) && !float.IsInfinity(v)) ? null : "rounding to the lowest code on a tie searches a finite table of at most 256 codes"
                             : code.Kind == ElementKind.Minifloat ? null : "rounding to nearest even needs [Minifloat] codes; a codebook rounds with Rounding = CodeRounding.NearestLowestCode";
                     case RuleKind.RoundToNearest:
                         return code.Kind == ElementKind.Minifloat && scale is null && min is null ? null
-                            : "it rounds each element to the nearest code on its own, so it needs [Minifloat] codes and no [Scale] or [Min]";
+                            : "it rounds each element (divided by the tensor scale, if any) to the nearest code on its own, so it needs [Minifloat] codes and no [Scale] or [Min]";
+                    case RuleKind.Affine:
+                        return integer && !code.Signed && code.Offset == 0 && scale is not null && min is { Mode: MinModeKind.Add } && floatScale && min.Code is not ScaleCodeKind.E4M3 ? null
+                            : "it needs unsigned [Integer] codes without offset, a [Scale] and a [Min] in Add mode, stored as F32, F16 or BF16";
                     case RuleKind.SharedExponentMistralRs:
                         return code.Kind == ElementKind.Minifloat && code.Specials == MinifloatSpecialsKind.None && scale?.Code == ScaleCodeKind.E8M0 && min is null ? null
                             : "it needs a [Minifloat] code without special values and an E8M0 [Scale]";

@@ -26,8 +26,9 @@ public sealed class DemoTests
             Assert.Equal(8, cells.Length);
             Assert.EndsWith("x", cells[7], StringComparison.Ordinal);
             double rmse = double.Parse(cells[2], System.Globalization.CultureInfo.InvariantCulture);
-            // A 4-bit or 8-bit code on N(0, 1) weights: some error, and far less than the weights' own RMS of 1.
-            Assert.InRange(rmse, 1e-4, 0.3);
+            // Codes of 2 to 16 bits on N(0, 1) weights: some error (f16's is about 2e-4), and well under the
+            // weights' own RMS of 1 (2-bit formats reach about 0.4).
+            Assert.InRange(rmse, 1e-5, 0.5);
         }
     }
 

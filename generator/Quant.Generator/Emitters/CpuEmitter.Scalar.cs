@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Linq;
 using Quant.Generator.Helpers;
 using Quant.Generator.Model;
@@ -194,7 +195,7 @@ partial class CpuEmitter
                             {
                                 w.WriteLine($"groupSum += {ScalarValue("codes[i]")} * Unsafe.Add(ref x, i);");
                             }
-                            w.WriteLine(m.Scale is null ? "sum += groupSum;" : $"sum += groupSum * ({GroupScale("j")});");
+                            w.WriteLine(!HasScale ? "sum += groupSum;" : $"sum += groupSum * ({GroupScale("j")});");
                         }
                     }
                     w.WriteLine("x = ref Unsafe.Add(ref x, BlockSize);");
@@ -254,6 +255,11 @@ partial class CpuEmitter
 
         private void EmitRule(RuleModel rule)
         {
+            if (rule.Kind == RuleKind.ErrorMinimizing && m.Scale?.Code != ScaleCodeKind.E8M0)
+            {
+                EmitErrorMinimizingRule(rule, m.Rules.First(r => r.IsDefault));
+                return;
+            }
             w.WriteLine($"/// <summary>Rule <c>{rule.Name}</c> ({rule.Kind}){(rule.Description is null ? "" : ": " + Xml(rule.Description).TrimEnd('.'))}.</summary>");
             w.WriteLine(GeneratedCode);
             bool usesImportance = rule.Kind is RuleKind.GgmlKQuant or RuleKind.GgmlIq4
@@ -324,7 +330,7 @@ partial class CpuEmitter
             }
         }
 
-        private void EmitRuleBody(RuleModel rule, bool usesImportance)
+        private void EmitRuleBody(RuleModel rule, bool usesImportance, string weightsName = "weights")
         {
             RuleKind kind = rule.Kind;
             var scaleField = m.Scale is null ? null! : m.Fields[m.Scale.Field];
@@ -339,7 +345,7 @@ partial class CpuEmitter
                         using (w.Block("if (!weights.IsEmpty)"))
                         {
                             w.WriteLine($"global::Quant.Quantization.GgmlLegacy.QuantizeSignedMaxWeighted(x, weights, rowSigma2, {_code.Bits}, codes, out float weighted);");
-                            w.WriteLine(WriteScalar(scaleField, m.Scale!.Code, "weighted"));
+                            w.WriteLine(WriteScale("weighted"));
                         }
                         w.WriteLine("else");
                         w.WriteLine("{");
@@ -348,7 +354,7 @@ partial class CpuEmitter
                     w.WriteLine("float max = QuantMath.SignedMax(x, out _);");
                     w.WriteLine($"float d = max / -{offset}f;");
                     w.WriteLine("float id = d != 0f ? 1f / d : 0f;");
-                    w.WriteLine(WriteScalar(scaleField, m.Scale!.Code, "d"));
+                    w.WriteLine(WriteScale("d"));
                     w.WriteLine($"for (int i = 0; i < BlockSize; i++) codes[i] = (byte)Math.Min({mask}, (int)(x[i] * id + {offset}.5f));");
                     if (usesImportance) w.WriteLine("}");
                     break;
@@ -360,7 +366,7 @@ partial class CpuEmitter
                     w.WriteLine("float amax = QuantMath.AbsMax(x);");
                     w.WriteLine($"float d = amax / {qmax}f;");
                     w.WriteLine("float id = d != 0f ? 1f / d : 0f;");
-                    w.WriteLine(WriteScalar(scaleField, m.Scale!.Code, "d"));
+                    w.WriteLine(WriteScale("d"));
                     w.WriteLine($"for (int i = 0; i < BlockSize; i++) codes[i] = (byte)((int)QuantMath.RoundHalfAway(x[i] * id) & {mask});");
                     break;
                 }
@@ -372,11 +378,11 @@ partial class CpuEmitter
                     if (m.TensorScale is not null)
                     {
                         w.WriteLine("// The block scale is stored relative to the tensor scale, rounded to its code; elements use the rounded value.");
-                        w.WriteLine(WriteScalar(scaleField, m.Scale!.Code, $"tensorScale != 0f ? amax / {Float(largest)} / tensorScale : 0f"));
+                        w.WriteLine(WriteScale($"(tensorScale != 0f ? amax / {Float(largest)} / tensorScale : 0f)"));
                     }
                     else
                     {
-                        w.WriteLine(WriteScalar(scaleField, m.Scale!.Code, $"amax / {Float(largest)}"));
+                        w.WriteLine(WriteScale($"(amax / {Float(largest)})"));
                     }
                     w.WriteLine($"float d = {ReadScale}{(m.TensorScale is null ? "" : " * tensorScale")};");
                     w.WriteLine("float id = d != 0f ? 1f / d : 0f;");
@@ -407,7 +413,7 @@ partial class CpuEmitter
                         using (w.Block("if (!weights.IsEmpty)"))
                         {
                             w.WriteLine($"global::Quant.Quantization.GgmlLegacy.QuantizeMinMaxWeighted(x, weights, rowSigma2, {_code.Bits}, codes, out float weighted, out float weightedMin);");
-                            w.WriteLine(WriteScalar(scaleField, m.Scale!.Code, "weighted"));
+                            w.WriteLine(WriteScale("weighted"));
                             w.WriteLine(WriteScalar(m.Fields[m.Min!.Field], m.Min.Code, "weightedMin"));
                         }
                         w.WriteLine("else");
@@ -417,10 +423,26 @@ partial class CpuEmitter
                     w.WriteLine("QuantMath.MinMax(x, out float min, out float max);");
                     w.WriteLine($"float d = (max - min) / {mask}f;");
                     w.WriteLine("float id = d != 0f ? 1f / d : 0f;");
-                    w.WriteLine(WriteScalar(scaleField, m.Scale!.Code, "d"));
+                    w.WriteLine(WriteScale("d"));
                     w.WriteLine(WriteScalar(m.Fields[m.Min!.Field], m.Min.Code, "min"));
                     w.WriteLine($"for (int i = 0; i < BlockSize; i++) codes[i] = (byte)Math.Min({mask}, (int)((x[i] - min) * id + 0.5f));");
                     if (usesImportance) w.WriteLine("}");
+                    break;
+                }
+                case RuleKind.Affine:
+                {
+                    w.WriteLine("// MLX's affine rule: the extreme of larger magnitude (the edge) is made exactly representable and becomes the bias.");
+                    w.WriteLine("QuantMath.MinMax(x, out float low, out float high);");
+                    w.WriteLine("bool lowEdge = MathF.Abs(low) > MathF.Abs(high);");
+                    w.WriteLine($"float d = MathF.Max((high - low) / {mask}f, 1e-7f);");
+                    w.WriteLine("if (!lowEdge) d = -d;");
+                    w.WriteLine("float edge = lowEdge ? low : high;");
+                    w.WriteLine("float q0 = MathF.Round(edge / d, MidpointRounding.ToEven);");
+                    w.WriteLine("if (q0 != 0f) d = edge / q0;");
+                    w.WriteLine("float min = q0 == 0f ? 0f : edge;");
+                    w.WriteLine(WriteScale("d"));
+                    w.WriteLine(WriteScalar(m.Fields[m.Min!.Field], m.Min.Code, "min"));
+                    w.WriteLine($"for (int i = 0; i < BlockSize; i++) codes[i] = (byte)Math.Clamp(MathF.Round((x[i] - min) / d, MidpointRounding.ToEven), 0f, {mask}f);");
                     break;
                 }
                 case RuleKind.GgmlKQuant:
@@ -430,16 +452,16 @@ partial class CpuEmitter
                     string variant = QuantFormatGenerator.Parser.Reader.GgmlVariant(kind, _code, m.Scale, m.Min, Sub, m.BlockSize, m.SubBlockSize)!;
                     string call = variant switch
                     {
-                        "Q2K" or "Q4K" or "Q5K" => $"global::Quant.Quantization.GgmlKQuants.Quantize{variant}(x, weights, codes, scales, mins, out float d, out float dmin);",
-                        "Q3K" => "global::Quant.Quantization.GgmlKQuants.QuantizeQ3K(x, weights, codes, scales, out float d);",
-                        "Q6K" => "global::Quant.Quantization.GgmlKQuants.QuantizeQ6K(x, weights, codes, MemoryMarshal.Cast<byte, sbyte>(scales), out float d);",
+                        "Q2K" or "Q4K" or "Q5K" => $"global::Quant.Quantization.GgmlKQuants.Quantize{variant}(x, {weightsName}, codes, scales, mins, out float d, out float dmin);",
+                        "Q3K" => $"global::Quant.Quantization.GgmlKQuants.QuantizeQ3K(x, {weightsName}, codes, scales, out float d);",
+                        "Q6K" => $"global::Quant.Quantization.GgmlKQuants.QuantizeQ6K(x, {weightsName}, codes, MemoryMarshal.Cast<byte, sbyte>(scales), out float d);",
                         "Q8K" => "global::Quant.Quantization.GgmlKQuants.QuantizeQ8K(x, MemoryMarshal.Cast<byte, sbyte>(codes), out float d);",
-                        "Iq4Nl" => "global::Quant.Quantization.GgmlIq4.QuantizeIq4Nl(x, weights, codes, out float d);",
-                        _ => "global::Quant.Quantization.GgmlIq4.QuantizeIq4Xs(x, weights, codes, scales, out float d);",
+                        "Iq4Nl" => $"global::Quant.Quantization.GgmlIq4.QuantizeIq4Nl(x, {weightsName}, codes, out float d);",
+                        _ => $"global::Quant.Quantization.GgmlIq4.QuantizeIq4Xs(x, {weightsName}, codes, scales, out float d);",
                     };
                     w.WriteLine($"// ggml's {variant switch { "Iq4Nl" => "iq4_nl", "Iq4Xs" => "iq4_xs", _ => variant.Substring(0, 2).ToLowerInvariant() + "_K" }} search (its weighted variant when an importance row is given), bit for bit.");
                     w.WriteLine(call);
-                    w.WriteLine(WriteScalar(scaleField, m.Scale!.Code, "d"));
+                    w.WriteLine(WriteScale("d"));
                     if (call.Contains("dmin")) w.WriteLine(WriteScalar(m.Fields[m.Min!.Field], m.Min.Code, "dmin"));
                     break;
                 }
@@ -487,12 +509,22 @@ partial class CpuEmitter
                 }
                 case RuleKind.RoundToNearest:
                 {
-                    w.WriteLine("// Each element rounds to the nearest code on its own, ties to even.");
+                    string element = "x[i]";
+                    if (m.TensorScale is not null)
+                    {
+                        w.WriteLine("// Each element over the tensor scale rounds to the nearest code, ties to even.");
+                        w.WriteLine("float inverse = tensorScale != 0f ? 1f / tensorScale : 0f;");
+                        element = "x[i] * inverse";
+                    }
+                    else
+                    {
+                        w.WriteLine("// Each element rounds to the nearest code on its own, ties to even.");
+                    }
                     string encode = (_code.ExponentBits, _code.MantissaBits) switch
                     {
-                        (5, 10) when _code.Specials == MinifloatSpecialsKind.Ieee => "Fp16.FromSingle(x[i])",
-                        (8, 7) when _code.Specials == MinifloatSpecialsKind.Ieee => "Bf16.FromSingle(x[i])",
-                        _ => $"Minifloat.Encode<Element>(x[i], MinifloatOverflow.{rule.Overflow})",
+                        (5, 10) when _code.Specials == MinifloatSpecialsKind.Ieee && m.TensorScale is null => "Fp16.FromSingle(x[i])",
+                        (8, 7) when _code.Specials == MinifloatSpecialsKind.Ieee && m.TensorScale is null => "Bf16.FromSingle(x[i])",
+                        _ => $"Minifloat.Encode<Element>({element}, MinifloatOverflow.{rule.Overflow})",
                     };
                     w.WriteLine($"for (int i = 0; i < BlockSize; i++) codes[i] = ({CodeType}){encode};");
                     break;
@@ -500,6 +532,166 @@ partial class CpuEmitter
                 default:
                     throw new NotSupportedException($"rule {kind}");
             }
+        }
+
+        /// <summary>
+        /// The error-minimising rule of a format with a block scale: each block starts from the default rule, then
+        /// least-squares refits of its scale (and min) from the current codes, each followed by re-rounding the
+        /// codes with the stored values, are kept only while they lower the block's squared error, measured on
+        /// the block's exact dequantization. Super-blocks also try ggml's weighted search with unit weights. The
+        /// result is never worse than the default rule on any block.
+        /// </summary>
+        private void EmitErrorMinimizingRule(RuleModel rule, RuleModel baseRule)
+        {
+            bool family = baseRule.Kind is RuleKind.GgmlKQuant or RuleKind.GgmlIq4;
+            bool refit = Sub is null && m.Scale is not null;
+            bool usesImportance = family || (baseRule.Kind is RuleKind.SignedMax or RuleKind.MinMax && m.Code.Kind == ElementKind.Integer && m.BlockSize == 32 && m.Code.Bits is 4 or 5);
+            var perBlock = Enumerable.Range(0, m.Planes.Count).Where(p => !m.Planes[p].PerTensor).ToList();
+            w.WriteLine($"/// <summary>Rule <c>{rule.Name}</c> (ErrorMinimizing): the default rule <c>{baseRule.Name}</c>, then {(family ? "ggml's weighted search with unit weights" : "least-squares refits")}, keeping the least squared error.</summary>");
+            w.WriteLine(GeneratedCode);
+            w.WriteLine(OptimizeNow);
+            using (w.Block($"private static void Quantize{Pascal(rule.Name)}(int blocks, ReadOnlySpan<float> source, ReadOnlySpan<float> importance, {PlaneParameters})"))
+            {
+                DeclareTensorScale();
+                w.WriteLine($"Span<{CodeType}> codes = stackalloc {CodeType}[BlockSize];");
+                DeclareSubScaleBuffers();
+                foreach (int p in perBlock) w.WriteLine($"Span<byte> best{p} = stackalloc byte[Plane{p}BytesPerBlock];");
+                if (family) w.WriteLine("Span<float> ones = stackalloc float[BlockSize];");
+                if (family) w.WriteLine("ones.Fill(1f);");
+                if (usesImportance && baseRule.Kind is RuleKind.SignedMax or RuleKind.MinMax)
+                {
+                    w.WriteLine("float rowSigma2 = importance.IsEmpty ? 0f : global::Quant.Quantization.GgmlLegacy.RowSigma2(source);");
+                }
+                using (w.Block("for (int b = 0; b < blocks; b++)"))
+                {
+                    w.WriteLine("ReadOnlySpan<float> x = source.Slice(b * BlockSize, BlockSize);");
+                    if (usesImportance) w.WriteLine("ReadOnlySpan<float> weights = importance.IsEmpty ? default : importance.Slice(b * BlockSize, BlockSize);");
+                    w.WriteLine($"// The default rule, {baseRule.Name}.");
+                    using (w.Block())
+                    {
+                        EmitRuleBody(baseRule, usesImportance);
+                        EmitDerivedFields();
+                        if (Sub is not null && baseRule.Kind is RuleKind.GgmlKQuant or RuleKind.GgmlIq4) w.WriteLine($"PackSubScales(scales, mins, {PlaneArguments});");
+                        w.WriteLine($"PackCodes(codes, {PlaneArguments});");
+                    }
+                    w.WriteLine($"double bestError = BlockError(x, {PlaneArguments});");
+                    foreach (int p in perBlock) w.WriteLine($"MemoryMarshal.CreateReadOnlySpan(ref p{p}, Plane{p}BytesPerBlock).CopyTo(best{p});");
+                    if (family)
+                    {
+                        w.WriteLine("// ggml's weighted search with unit weights: least squares on the elements themselves.");
+                        using (w.Block())
+                        {
+                            ClearBlock(perBlock);
+                            w.WriteLine("ReadOnlySpan<float> unitWeights = ones;");
+                            EmitRuleBody(baseRule, usesImportance: true, weightsName: "unitWeights");
+                            EmitDerivedFields();
+                            if (Sub is not null) w.WriteLine($"PackSubScales(scales, mins, {PlaneArguments});");
+                            w.WriteLine($"PackCodes(codes, {PlaneArguments});");
+                            KeepIfBetter(perBlock);
+                        }
+                    }
+                    if (refit)
+                    {
+                        using (w.Block("for (int iteration = 0; iteration < 4; iteration++)"))
+                        {
+                            EmitRefit(perBlock);
+                            KeepIfBetter(perBlock);
+                        }
+                    }
+                    foreach (int p in perBlock) w.WriteLine($"best{p}.CopyTo(MemoryMarshal.CreateSpan(ref p{p}, Plane{p}BytesPerBlock));");
+                    AdvancePlanes();
+                }
+            }
+            w.WriteLine();
+            EmitBlockError();
+        }
+
+        private void ClearBlock(List<int> perBlock)
+        {
+            foreach (int p in perBlock) w.WriteLine($"MemoryMarshal.CreateSpan(ref p{p}, Plane{p}BytesPerBlock).Clear();");
+        }
+
+        private void KeepIfBetter(List<int> perBlock)
+        {
+            w.WriteLine($"double error = BlockError(x, {PlaneArguments});");
+            using (w.Block("if (error < bestError)"))
+            {
+                w.WriteLine("bestError = error;");
+                foreach (int p in perBlock) w.WriteLine($"MemoryMarshal.CreateReadOnlySpan(ref p{p}, Plane{p}BytesPerBlock).CopyTo(best{p});");
+            }
+        }
+
+        /// <summary>One least-squares refit: the scale (and min) that best fit the current codes, stored, then the codes re-rounded with the stored values.</summary>
+        private void EmitRefit(List<int> perBlock)
+        {
+            bool withMin = m.Min?.Mode == MinModeKind.Add;
+            w.WriteLine($"// Least squares for the scale{(withMin ? " and min" : "")} given the codes, then codes re-rounded with the stored values.");
+            w.WriteLine("double sv = 0, svv = 0, sx = 0, svx = 0;");
+            using (w.Block("for (int i = 0; i < BlockSize; i++)"))
+            {
+                w.WriteLine($"double v = {ScalarValue("codes[i]")};");
+                w.WriteLine("sv += v; svv += v * v; sx += x[i]; svx += v * x[i];");
+            }
+            if (withMin)
+            {
+                w.WriteLine("double det = BlockSize * svv - sv * sv;");
+                w.WriteLine("if (!(det > 0)) break;");
+                w.WriteLine("float fitScale = (float)((BlockSize * svx - sv * sx) / det);");
+                w.WriteLine("float fitMin = (float)((svv * sx - sv * svx) / det);");
+            }
+            else
+            {
+                w.WriteLine("if (!(svv > 0)) break;");
+                w.WriteLine("float fitScale = (float)(svx / svv);");
+            }
+            ClearBlock(perBlock);
+            w.WriteLine(m.TensorScale is null ? WriteScale("fitScale") : WriteScale("(tensorScale != 0f ? fitScale / tensorScale : 0f)"));
+            if (withMin) w.WriteLine(WriteScalar(m.Fields[m.Min!.Field], m.Min.Code, "fitMin"));
+            w.WriteLine($"float d = {ReadScale}{(m.TensorScale is null ? "" : " * tensorScale")};");
+            if (withMin) w.WriteLine($"float min = {ReadMin};");
+            w.WriteLine("float id = d != 0f ? 1f / d : 0f;");
+            w.WriteLine($"for (int i = 0; i < BlockSize; i++) codes[i] = {CodeFor(withMin ? "(x[i] - min) * id" : "x[i] * id")};");
+            EmitDerivedFields();
+            w.WriteLine($"PackCodes(codes, {PlaneArguments});");
+        }
+
+        /// <summary>The code nearest to a value already divided by the scale.</summary>
+        private string CodeFor(string scaled)
+        {
+            int mask = (1 << _code.Bits) - 1;
+            if (_code.Kind == ElementKind.Minifloat) return $"({CodeType})Minifloat.Encode<Element>({scaled}, MinifloatOverflow.Saturate)";
+            if (_code.Kind == ElementKind.Codebook)
+            {
+                return SignMagnitude
+                    ? $"(byte)QuantMath.NearestSignMagnitude({scaled}, s_midpoints, s_midpointCodes, {1 << (_code.Bits - 1)})"
+                    : $"(byte)QuantMath.NearestByMidpoints({scaled}, s_midpoints, s_midpointCodes)";
+            }
+            if (_code.Signed)
+            {
+                int half = 1 << (_code.Bits - 1);
+                return $"(byte)((int)Math.Clamp(MathF.Round({scaled}), {-half}f, {half - 1}f) & {mask})";
+            }
+            return $"(byte)Math.Clamp(MathF.Round({scaled}) + {_code.Offset}f, 0f, {mask}f)";
+        }
+
+        /// <summary>The squared error of the block just written, from its exact dequantization.</summary>
+        private void EmitBlockError()
+        {
+            w.WriteLine("/// <summary>The squared error of the block at the plane pointers against <paramref name=\"x\"/>, from its exact dequantization.</summary>");
+            w.WriteLine(GeneratedCode);
+            using (w.Block($"private static double BlockError(ReadOnlySpan<float> x, {PlaneParameters})"))
+            {
+                w.WriteLine("Span<float> values = stackalloc float[BlockSize];");
+                w.WriteLine($"DequantizeBlocksScalar(1, ref MemoryMarshal.GetReference(values), {PlaneArguments});");
+                w.WriteLine("double error = 0;");
+                using (w.Block("for (int i = 0; i < BlockSize; i++)"))
+                {
+                    w.WriteLine("double difference = (double)values[i] - x[i];");
+                    w.WriteLine("error += difference * difference;");
+                }
+                w.WriteLine("return error;");
+            }
+            w.WriteLine();
         }
 
         /// <summary>The exponent of the largest finite element value: floor(log2(max |value|)).</summary>

@@ -154,7 +154,7 @@ partial class CpuEmitter
                     foreach (int chunk in Chunks)
                     {
                         int group = chunk / ChunksPerGroup;
-                        if (chunk % ChunksPerGroup == 0 && m.Scale is not null)
+                        if (chunk % ChunksPerGroup == 0 && HasScale)
                         {
                             string declare = chunk == 0 ? $"{vector}<float> " : "";
                             w.WriteLine($"{declare}vd = {vector}.Create({GroupScale(group.ToString(System.Globalization.CultureInfo.InvariantCulture))});");
@@ -174,7 +174,7 @@ partial class CpuEmitter
 
         private string StoreChunk(string simd, string v, string target)
         {
-            if (m.Scale is null) return $"{simd}.Store16({v}, {target});";
+            if (!HasScale) return $"{simd}.Store16({v}, {target});";
             if (ByteOffset) return $"{simd}.Store16ZeroPoint({v}, offset, vd, {target});";
             return m.Min?.Mode switch
             {
@@ -222,7 +222,7 @@ partial class CpuEmitter
                             if (!last) continue;
                             string group = (chunk / ChunksPerGroup).ToString(System.Globalization.CultureInfo.InvariantCulture);
                             string scale = Sub is null ? "d" : GroupScale(group)!;
-                            w.WriteLine(m.Scale is null && Factor is null
+                            w.WriteLine(!HasScale && Factor is null
                                 ? "acc += s;"
                                 : $"acc = {vector}.MultiplyAddEstimate(s, {vector}.Create({scale}), acc);");
                         }

@@ -137,7 +137,17 @@ internal static partial class CpuEmitter
             _ => throw new NotSupportedException($"scale code {code} is written by its rule"),
         };
 
-        private string ReadScale => ReadScalar(m.Fields[m.Scale!.Field], m.Scale.Code, m.FoldsFactorIntoScale);
+        private string ReadScale => Divided(ReadScalar(m.Fields[m.Scale!.Field], m.Scale.Code, m.FoldsFactorIntoScale));
+
+        /// <summary>The block scale from its stored code, undoing the declaration's Divisor.</summary>
+        private string Divided(string decoded) => m.Scale is { Divisor: not 1f } ? $"{decoded} / {Float(m.Scale.Divisor)}" : decoded;
+
+        /// <summary>Writes the block scale <paramref name="value"/>, applying the declaration's Divisor.</summary>
+        private string WriteScale(string value) => WriteScalar(m.Fields[m.Scale!.Field], m.Scale.Code,
+            m.Scale.Divisor == 1f ? value : $"{value} * {Float(m.Scale.Divisor)}");
+
+        /// <summary>True when elements are multiplied by something: a block scale, a tensor scale, or both.</summary>
+        private bool HasScale => m.Scale is not null || m.TensorScale is not null;
 
         private string ReadMin => ReadScalar(m.Fields[m.Min!.Field], m.Min.Code, fold: false);
 
@@ -171,6 +181,7 @@ internal static partial class CpuEmitter
         private void DeclareBlockScalars()
         {
             if (m.Scale is not null) w.WriteLine($"float d = {ReadScale}{(m.TensorScale is null ? "" : " * tensorScale")};");
+            else if (m.TensorScale is not null) w.WriteLine("float d = tensorScale;");
             if (m.Min is not null) w.WriteLine($"float {MinName} = {ReadMin};");
             if (Sub is not null) w.WriteLine($"UnpackSubScales(scales, mins, {PlaneArguments});");
         }
@@ -183,13 +194,13 @@ internal static partial class CpuEmitter
         };
 
         /// <summary>The expression of group <paramref name="group"/>'s scale (an int expression for sub-blocks).</summary>
-        private string? GroupScale(string group) => m.Scale is null ? null : Sub is null ? "d" : $"d * {SubScaleValue($"scales[{group}]")}";
+        private string? GroupScale(string group) => !HasScale ? null : Sub is null ? "d" : $"d * {SubScaleValue($"scales[{group}]")}";
 
         /// <summary>The value subtracted from every element of a sub-block (K-quants: dmin times the sub-min).</summary>
         private string GroupMin(string group) => $"dmin * (float)mins[{group}]";
 
         /// <summary>Element value times scale (plus min), in the order the reference dequantizers round.</summary>
-        private string Reconstruct(string value, string scale, string groupMin) => m.Scale is null ? value : m.Min?.Mode switch
+        private string Reconstruct(string value, string scale, string groupMin) => !HasScale ? value : m.Min?.Mode switch
         {
             MinModeKind.Add => $"{value} * {scale} + min",
             MinModeKind.ZeroPoint => $"({value} - zero) * {scale}",
@@ -261,7 +272,7 @@ internal static partial class CpuEmitter
                 w.WriteLine($"private static readonly Vector128<sbyte> s_codeBytes = Vector128.Create((sbyte){string.Join(", ", bytes)});");
                 w.WriteLine();
             }
-            if (_code.Kind == ElementKind.Codebook && m.Rules.Any(r => r.Kind == RuleKind.AbsMax))
+            if (_code.Kind == ElementKind.Codebook && m.Rules.Any(r => r.Kind is RuleKind.AbsMax or RuleKind.ErrorMinimizing))
             {
                 // Distinct values in ascending order (magnitudes only for sign-magnitude tables), with a code for each.
                 int count = SignMagnitude ? _code.Table.Count / 2 : _code.Table.Count;
@@ -293,7 +304,8 @@ internal static partial class CpuEmitter
             if (m.TensorScale is null) return;
             var field = m.Fields[m.TensorScale.Field];
             float largest = LargestFinite;
-            string maxScale = m.Scale!.Code switch
+            // Without a block scale the tensor scale alone maps the largest element to the largest code.
+            string maxScale = m.Scale?.Code switch
             {
                 ScaleCodeKind.E4M3 => "448f",
                 ScaleCodeKind.F16 => "65504f",

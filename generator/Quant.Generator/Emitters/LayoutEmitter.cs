@@ -47,9 +47,10 @@ internal static class LayoutEmitter
             {
                 foreach (var plane in m.Planes)
                 {
-                    w.WriteLine(plane.PerTensor
-                        ? $"new global::Quant.QuantPlaneInfo({Str(plane.Name)}, {Int(plane.BytesPerBlock)}, global::Quant.PlaneExtent.Tensor),"
-                        : $"new global::Quant.QuantPlaneInfo({Str(plane.Name)}, {Int(plane.BytesPerBlock)}),");
+                    string extent = plane.PerTensor ? "Tensor" : "Block";
+                    w.WriteLine(plane.Element == "Bytes" && !plane.PerTensor
+                        ? $"new global::Quant.QuantPlaneInfo({Str(plane.Name)}, {Int(plane.BytesPerBlock)}),"
+                        : $"new global::Quant.QuantPlaneInfo({Str(plane.Name)}, {Int(plane.BytesPerBlock)}, global::Quant.PlaneExtent.{extent}, global::Quant.PlaneElement.{plane.Element}),");
                 }
             }
             w.WriteLine("],");

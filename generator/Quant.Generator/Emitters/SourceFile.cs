@@ -73,7 +73,7 @@ internal static class SourceFile
     /// </summary>
     private static readonly (Regex Pattern, string Replacement)[] s_qualified = new (string Name, string Namespace)[]
     {
-        ("Span", "System"), ("ReadOnlySpan", "System"), ("Math", "System"), ("MathF", "System"),
+        ("Span", "System"), ("ReadOnlySpan", "System"), ("Math", "System"), ("MathF", "System"), ("MidpointRounding", "System"),
         ("Unsafe", "System.Runtime.CompilerServices"), ("MethodImpl", "System.Runtime.CompilerServices"), ("MethodImplOptions", "System.Runtime.CompilerServices"),
         ("MemoryMarshal", "System.Runtime.InteropServices"),
         ("Vector128", "System.Runtime.Intrinsics"), ("Vector256", "System.Runtime.Intrinsics"), ("Vector512", "System.Runtime.Intrinsics"),

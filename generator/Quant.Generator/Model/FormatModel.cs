@@ -15,7 +15,7 @@ internal enum MinModeKind { Add, SubtractScaled, ZeroPoint }
 
 internal enum MinifloatSpecialsKind { None, NanOnly, Ieee }
 
-internal enum RuleKind { AbsMax, SignedMax, MinMax, SharedExponent, SharedExponentMistralRs, ErrorMinimizing, RoundToNearest, GgmlKQuant, GgmlIq4, ReciprocalSignedMax }
+internal enum RuleKind { AbsMax, SignedMax, MinMax, SharedExponent, SharedExponentMistralRs, ErrorMinimizing, RoundToNearest, GgmlKQuant, GgmlIq4, ReciprocalSignedMax, Affine }
 
 internal enum RoundingKind { NearestEven, NearestLowestCode }
 
@@ -41,7 +41,8 @@ internal sealed record TypeLocation(string Namespace, string Name, EquatableArra
 /// <param name="Name">The plane's name.</param>
 /// <param name="BytesPerBlock">Bytes per block, or in all for a per-tensor plane.</param>
 /// <param name="PerTensor">True for a plane that holds one value for the whole tensor.</param>
-internal sealed record PlaneModel(string Name, int BytesPerBlock, bool PerTensor = false);
+/// <param name="Element">The PlaneElement member name of the plane's values ("Bytes" unless it holds one scale per block).</param>
+internal sealed record PlaneModel(string Name, int BytesPerBlock, bool PerTensor = false, string Element = "Bytes");
 
 /// <summary>One field of a block, in its plane at a byte offset.</summary>
 internal sealed record FieldModel(string Name, FieldRole Role, int Plane, int Offset, int Size);
@@ -87,8 +88,11 @@ internal sealed record CodeModel(
     public bool ValuesFitSByte => Kind == ElementKind.Integer ? MinValue >= -128 && MaxValue <= 127 : IntLog2Factor >= 0;
 }
 
-/// <summary>The block scale.</summary>
-internal sealed record ScaleModel(int Field, ScaleCodeKind Code);
+/// <summary>A scale (block, tensor) or a derived sum: where it is stored and how.</summary>
+/// <param name="Field">The field.</param>
+/// <param name="Code">How it is stored.</param>
+/// <param name="Divisor">The stored code holds the value times this (1 for most formats).</param>
+internal sealed record ScaleModel(int Field, ScaleCodeKind Code, float Divisor = 1f);
 
 /// <summary>The block minimum, bias or zero point.</summary>
 internal sealed record MinModel(int Field, ScaleCodeKind Code, MinModeKind Mode);
@@ -150,7 +154,7 @@ internal sealed record FormatModel(
 }
 
 /// <summary>What two declarations must not share, and where the declaration is (for the duplicate diagnostics).</summary>
-internal sealed record FormatIdentity(string Name, string TypeName, UqffLayerKind Uqff, int GgufType, Diagnostics.DiagnosticInfo Where);
+internal sealed record FormatIdentity(string Name, string TypeName, UqffLayerKind Uqff, int GgufType, int CodeBits, int BlockSize, Diagnostics.DiagnosticInfo Where);
 
 /// <summary>The result of parsing one declaration: a model when it is valid, its identity, and its diagnostics.</summary>
 internal sealed record ParseResult(FormatModel? Model, FormatIdentity? Identity, EquatableArray<Diagnostics.DiagnosticInfo> Diagnostics);

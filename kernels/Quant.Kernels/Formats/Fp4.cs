@@ -11,4 +11,5 @@ namespace Quant.Kernels;
     -0f, -0.005208333333f, -0.66666667f, -1f, -0.33333333f, -0.5f, -0.16666667f, -0.25f)]
 [Scale(ScaleCode.F32, Name = "absmax", Plane = "absmax")]
 [QuantRule("bnb", ScaleRule.AbsMax, Default = true, Description = "bitsandbytes: absmax scale, nearest magnitude (ties to the lower one), sign of the element")]
+[QuantRule("mse", ScaleRule.ErrorMinimizing, Description = "least squared error: the default rule, then refits that lower it (never worse)")]
 public static partial class Fp4;

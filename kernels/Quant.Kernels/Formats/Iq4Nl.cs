@@ -6,5 +6,6 @@ namespace Quant.Kernels;
 [Scale(ScaleCode.F16)]
 [Codes(4, Packing = Packing.Sliced)]
 [Codebook(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113)]
-[QuantRule("ggml", ScaleRule.GgmlIq4, Description = "ggml_quantize_chunk's search (weighted with an importance matrix), bit for bit")]
+[QuantRule("ggml", ScaleRule.GgmlIq4, Default = true, Description = "ggml_quantize_chunk's search (weighted with an importance matrix), bit for bit")]
+[QuantRule("mse", ScaleRule.ErrorMinimizing, Description = "least squared error: the default rule, then refits that lower it (never worse)")]
 public static partial class Iq4Nl;

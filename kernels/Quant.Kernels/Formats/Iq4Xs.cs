@@ -11,5 +11,6 @@ namespace Quant.Kernels;
 [SubScales(4, Name = "scales_l", Packing = Packing.Sequential, Offset = 32)]
 [Codes(4, Packing = Packing.Sliced, Stride = 16)]
 [Codebook(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113)]
-[QuantRule("ggml", ScaleRule.GgmlIq4, Description = "ggml's iq4_xs search (weighted with an importance matrix), bit for bit")]
+[QuantRule("ggml", ScaleRule.GgmlIq4, Default = true, Description = "ggml's iq4_xs search (weighted with an importance matrix), bit for bit")]
+[QuantRule("mse", ScaleRule.ErrorMinimizing, Description = "least squared error: the default rule, then refits that lower it (never worse)")]
 public static partial class Iq4Xs;

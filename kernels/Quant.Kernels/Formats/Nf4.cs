@@ -13,4 +13,5 @@ namespace Quant.Kernels;
     0.24611230194568634f, 0.33791524171829224f, 0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f)]
 [Scale(ScaleCode.F32, Name = "absmax", Plane = "absmax")]
 [QuantRule("bnb", ScaleRule.AbsMax, Default = true, Description = "bitsandbytes: absmax scale, nearest code, ties to the lower value")]
+[QuantRule("mse", ScaleRule.ErrorMinimizing, Description = "least squared error: the default rule, then refits that lower it (never worse)")]
 public static partial class Nf4;

@@ -12,4 +12,5 @@ namespace Quant.Kernels;
 [Scale(ScaleCode.E4M3, Name = "weight_scale", Plane = "weight_scale")]
 [TensorScale(ScaleCode.F32, Plane = "weight_scale_2")]
 [QuantRule("modelopt", ScaleRule.AbsMax, Default = true, Description = "ModelOpt: block amax / 6 over the tensor scale in E4M3, elements to nearest even E2M1")]
+[QuantRule("mse", ScaleRule.ErrorMinimizing, Description = "least squared error: the default rule, then refits that lower it (never worse)")]
 public static partial class Nvfp4;

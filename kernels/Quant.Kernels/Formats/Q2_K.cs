@@ -11,5 +11,6 @@ namespace Quant.Kernels;
 [Integer]
 [Scale(ScaleCode.F16)]
 [Min(ScaleCode.F16, Name = "dmin", Mode = MinMode.SubtractScaled)]
-[QuantRule("ggml", ScaleRule.GgmlKQuant, Description = "ggml's q2_K search (weighted with an importance matrix), bit for bit")]
+[QuantRule("ggml", ScaleRule.GgmlKQuant, Default = true, Description = "ggml's q2_K search (weighted with an importance matrix), bit for bit")]
+[QuantRule("mse", ScaleRule.ErrorMinimizing, Description = "least squared error: the default rule, then refits that lower it (never worse)")]
 public static partial class Q2_K;

@@ -12,5 +12,6 @@ namespace Quant.Kernels;
 [SubScaleHighBits(2, Packing = Packing.Sliced, Stride = 4)]
 [Scale(ScaleCode.F16)]
 [Integer(Offset = 4)]
-[QuantRule("ggml", ScaleRule.GgmlKQuant, Description = "ggml's q3_K search (weighted with an importance matrix), bit for bit")]
+[QuantRule("ggml", ScaleRule.GgmlKQuant, Default = true, Description = "ggml's q3_K search (weighted with an importance matrix), bit for bit")]
+[QuantRule("mse", ScaleRule.ErrorMinimizing, Description = "least squared error: the default rule, then refits that lower it (never worse)")]
 public static partial class Q3_K;

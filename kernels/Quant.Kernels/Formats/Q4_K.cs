@@ -14,7 +14,8 @@ namespace Quant.Kernels;
 
 [Codes(4, Packing = Packing.Sliced, Stride = 32)]
 [Integer]
-[QuantRule("ggml", ScaleRule.GgmlKQuant, Description = "ggml's q4_K search (weighted with an importance matrix), bit for bit")]
+[QuantRule("ggml", ScaleRule.GgmlKQuant, Default = true, Description = "ggml's q4_K search (weighted with an importance matrix), bit for bit")]
+[QuantRule("mse", ScaleRule.ErrorMinimizing, Description = "least squared error: the default rule, then refits that lower it (never worse)")]
 public static partial class Q4_K
 {
     private static void UnpackScales(ReadOnlySpan<byte> packed, Span<byte> scales, Span<byte> mins) => KQuantScales.Unpack(packed, scales, mins);

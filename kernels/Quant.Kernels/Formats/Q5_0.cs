@@ -9,4 +9,5 @@ namespace Quant.Kernels;
 [Codes(4, Packing = Packing.Sliced)]
 [Integer(Offset = 16)]
 [QuantRule("ggml", ScaleRule.SignedMax, Default = true, Description = "ggml's reference quantizer, bit for bit")]
+[QuantRule("mse", ScaleRule.ErrorMinimizing, Description = "least squared error: the default rule, then refits that lower it (never worse)")]
 public static partial class Q5_0;

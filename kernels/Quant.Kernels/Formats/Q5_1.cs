@@ -10,4 +10,5 @@ namespace Quant.Kernels;
 [Codes(4, Packing = Packing.Sliced)]
 [Integer]
 [QuantRule("ggml", ScaleRule.MinMax, Default = true, Description = "ggml's reference quantizer, bit for bit")]
+[QuantRule("mse", ScaleRule.ErrorMinimizing, Description = "least squared error: the default rule, then refits that lower it (never worse)")]
 public static partial class Q5_1;

@@ -14,7 +14,8 @@ namespace Quant.Kernels;
 [HighBits(1, Name = "qh", Packing = Packing.Sliced, Stride = 32)]
 [Codes(4, Packing = Packing.Sliced, Stride = 32)]
 [Integer]
-[QuantRule("ggml", ScaleRule.GgmlKQuant, Description = "ggml's q5_K search (weighted with an importance matrix), bit for bit")]
+[QuantRule("ggml", ScaleRule.GgmlKQuant, Default = true, Description = "ggml's q5_K search (weighted with an importance matrix), bit for bit")]
+[QuantRule("mse", ScaleRule.ErrorMinimizing, Description = "least squared error: the default rule, then refits that lower it (never worse)")]
 public static partial class Q5_K
 {
     private static void UnpackScales(ReadOnlySpan<byte> packed, Span<byte> scales, Span<byte> mins) => KQuantScales.Unpack(packed, scales, mins);

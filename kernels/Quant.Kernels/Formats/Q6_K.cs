@@ -11,5 +11,6 @@ namespace Quant.Kernels;
 [SubScales(8, Signed = true)]
 [Scale(ScaleCode.F16)]
 [Integer(Offset = 32)]
-[QuantRule("ggml", ScaleRule.GgmlKQuant, Description = "ggml's q6_K search (weighted with an importance matrix), bit for bit")]
+[QuantRule("ggml", ScaleRule.GgmlKQuant, Default = true, Description = "ggml's q6_K search (weighted with an importance matrix), bit for bit")]
+[QuantRule("mse", ScaleRule.ErrorMinimizing, Description = "least squared error: the default rule, then refits that lower it (never worse)")]
 public static partial class Q6_K;

@@ -8,4 +8,5 @@ namespace Quant.Kernels;
 [Codes(8)]
 [Integer(Signed = true)]
 [QuantRule("ggml", ScaleRule.AbsMax, Default = true, Description = "ggml's reference quantizer, bit for bit")]
+[QuantRule("mse", ScaleRule.ErrorMinimizing, Description = "least squared error: the default rule, then refits that lower it (never worse)")]
 public static partial class Q8_0;

@@ -15,11 +15,29 @@ public enum PlaneExtent
     Tensor,
 }
 
+/// <summary>What a plane's bytes are when it is written as a tensor of its own.</summary>
+public enum PlaneElement
+{
+    /// <summary>Packed bytes (codes, or a block record).</summary>
+    Bytes,
+    /// <summary>IEEE binary32 values.</summary>
+    F32,
+    /// <summary>IEEE binary16 values.</summary>
+    F16,
+    /// <summary>bfloat16 values.</summary>
+    BF16,
+    /// <summary>E8M0 exponents (one byte each).</summary>
+    E8M0,
+    /// <summary>OCP FP8 E4M3 values (one byte each).</summary>
+    E4M3,
+}
+
 /// <summary>One plane of a format: a tensor of its own in checkpoint layouts, or the whole block record.</summary>
 /// <param name="Name">The plane's name (<c>blocks</c>, <c>scales</c>); checkpoint tensors are named after it.</param>
 /// <param name="BytesPerBlock">Bytes of this plane per block (per tile, or in all for <see cref="PlaneExtent.Tensor"/>).</param>
 /// <param name="Extent">What the bytes are counted per.</param>
-public sealed record QuantPlaneInfo(string Name, int BytesPerBlock, PlaneExtent Extent = PlaneExtent.Block);
+/// <param name="Element">What the bytes are: a plane that holds one scale per block has that scale's type.</param>
+public sealed record QuantPlaneInfo(string Name, int BytesPerBlock, PlaneExtent Extent = PlaneExtent.Block, PlaneElement Element = PlaneElement.Bytes);
 
 /// <summary>A named quantization rule of a format.</summary>
 /// <param name="Name">The rule's name, as <c>--rule</c> takes it.</param>

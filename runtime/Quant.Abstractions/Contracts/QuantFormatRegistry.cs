@@ -91,6 +91,8 @@ public static class QuantFormatRegistry
                     string.Equals(existing.Info.Name, info.Name, StringComparison.OrdinalIgnoreCase) ? $"the name '{info.Name}'"
                     : info.GgufType >= 0 && existing.Info.GgufType == info.GgufType ? $"GGUF type {info.GgufType}"
                     : IsSingleFormatUqff(info.Uqff) && existing.Info.Uqff == info.Uqff ? $"UQFF layer type {info.Uqff}"
+                    : info.Uqff == UqffLayer.Afq && existing.Info.Uqff == UqffLayer.Afq && existing.Info.CodeBits == info.CodeBits && existing.Info.BlockSize == info.BlockSize
+                        ? $"UQFF Afq layers of {info.CodeBits} bits in groups of {info.BlockSize}"
                     : null;
                 if (clash is not null)
                 {
@@ -144,6 +146,10 @@ public static class QuantFormatRegistry
     /// </summary>
     public static QuantFormatEntry? FindByUqff(UqffLayer layer)
         => IsSingleFormatUqff(layer) ? Array.Find(s_entries, e => e.Info.Uqff == layer) : null;
+
+    /// <summary>The format written as UQFF layer type <paramref name="layer"/> with codes of <paramref name="bits"/> bits in groups of <paramref name="groupSize"/> (Afq), or null.</summary>
+    public static QuantFormatEntry? FindByUqff(UqffLayer layer, int bits, int groupSize)
+        => Array.Find(s_entries, e => e.Info.Uqff == layer && e.Info.CodeBits == bits && e.Info.BlockSize == groupSize);
 
     // Gguf layers carry a ggml type, and Hqq / Afq layers carry bits and group size, so several formats
     // share those layer types; the others name exactly one format.

@@ -121,6 +121,13 @@ public enum ScaleRule
 
     /// <summary><c>iscale = -(2^(bits-1) - 1) / max</c>, codes <c>nearest_int(iscale * x)</c>, <c>d = 1 / iscale</c> (ggml q8_K).</summary>
     ReciprocalSignedMax,
+
+    /// <summary>
+    /// MLX's affine quantization: the group's extreme of larger magnitude (the "edge") is made exactly
+    /// representable, <c>scale = edge / round(edge / (+-(max - min) / (2^bits - 1)))</c>, <c>bias = edge</c>;
+    /// codes <c>clip(round((w - bias) / scale), 0, 2^bits - 1)</c>, rounding half to even.
+    /// </summary>
+    Affine,
 }
 
 /// <summary>How a rule rounds a scaled element to a code when it lies between two.</summary>

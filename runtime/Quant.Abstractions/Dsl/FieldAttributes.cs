@@ -18,6 +18,12 @@ public sealed class ScaleAttribute(ScaleCode code) : Attribute
     /// null to keep the scale inside the block record.
     /// </summary>
     public string? Plane { get; set; }
+
+    /// <summary>
+    /// The stored code holds the scale times this (mistral.rs' F8Q8 keeps <c>d * 448</c> in E4M3 to use the
+    /// code's range): the scale is the decoded value divided by it. Default 1.
+    /// </summary>
+    public float Divisor { get; set; } = 1f;
 }
 
 /// <summary>

@@ -196,4 +196,14 @@ public static class QuantMath
         }
         return codes[low];
     }
+
+    /// <summary>
+    /// The code of a sign-magnitude table (upper half = lower half negated) nearest to <paramref name="value"/>:
+    /// the magnitude by <see cref="NearestByMidpoints"/>, the sign bit <paramref name="signBit"/> for a negative value.
+    /// </summary>
+    public static int NearestSignMagnitude(float value, ReadOnlySpan<float> midpoints, ReadOnlySpan<byte> codes, int signBit)
+    {
+        int magnitude = NearestByMidpoints(MathF.Abs(value), midpoints, codes);
+        return value < 0f ? magnitude | signBit : magnitude;
+    }
 }

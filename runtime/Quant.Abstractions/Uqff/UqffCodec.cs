@@ -53,6 +53,47 @@ public static class UqffCodec
                     WriteTensor(stream, UqffDType.U8, [weight.Rows, info.RowBytes(p, weight.Columns)], weight.Plane(p).Span);
                 }
                 break;
+            case UqffLayer.Fp8:
+            {
+                // mistral.rs' FP8Linear: the E4M3 weight, then dequant_w_scale, dequant_x_scale (it stores the same
+                // value), quant_scale (the inverse) and the quantized dtype's code.
+                stream.WriteByte((byte)UqffLayer.Fp8);
+                stream.WriteByte(bias.IsEmpty ? (byte)0 : (byte)1);
+                WriteTensor(stream, UqffDType.F8E4M3, [weight.Rows, weight.Columns], weight.Plane(0).Span);
+                float scale = BinaryPrimitives.ReadSingleLittleEndian(weight.Plane(1).Span);
+                WriteF32(stream, scale);
+                WriteF32(stream, scale);
+                WriteF32(stream, scale != 0f ? 1f / scale : 0f);
+                WriteU32(stream, (uint)UqffDType.F8E4M3);
+                break;
+            }
+            case UqffLayer.F8Q8:
+            {
+                var blocks = weight.Plane(0).Span;
+                stream.WriteByte((byte)UqffLayer.F8Q8);
+                stream.WriteByte(bias.IsEmpty ? (byte)0 : (byte)1);
+                WriteU32(stream, checked((uint)(weight.Rows * (long)weight.Columns / info.BlockSize)));
+                WriteU32(stream, 2);
+                WriteU32(stream, (uint)weight.Rows);
+                WriteU32(stream, (uint)weight.Columns);
+                stream.Write(blocks);
+                break;
+            }
+            case UqffLayer.Afq:
+            {
+                // w_q as U32 words (the LSB-first code stream read as little-endian words), then scales and biases
+                // in the dtype of their code, then the bits and the group size.
+                stream.WriteByte((byte)UqffLayer.Afq);
+                stream.WriteByte(bias.IsEmpty ? (byte)0 : (byte)1);
+                WriteTensor(stream, UqffDType.U32, [weight.Rows, info.RowBytes(0, weight.Columns) / 4], weight.Plane(0).Span);
+                for (int p = 1; p <= 2; p++)
+                {
+                    WriteTensor(stream, RecordType(info.Planes[p]), [weight.Rows, weight.Columns / info.BlockSize], weight.Plane(p).Span);
+                }
+                stream.WriteByte((byte)info.CodeBits);
+                stream.WriteByte(checked((byte)info.BlockSize));
+                break;
+            }
             default:
                 throw new QuantFormatException($"Format '{info.Name}' has no UQFF layer type this writer knows ({info.Uqff}).");
         }
@@ -136,6 +177,52 @@ public static class UqffCodec
                 result = new UqffLayerBlob(UqffLayer.Mxfp4, [blocks, scales], bias, version: version);
                 break;
             }
+            case UqffLayer.Fp8:
+            {
+                bool hasBias = reader.Bool("has_bias");
+                int weightAt = reader.Position;
+                var weight = reader.Tensor("weight");
+                if (weight.DType != UqffDType.F8E4M3 || weight.Dims.Length < 2)
+                {
+                    throw reader.Error(weightAt, $"An Fp8 layer's weight must be an F8E4M3 tensor of at least 2 dimensions; it is {weight.DType} [{string.Join(", ", weight.Dims)}].");
+                }
+                float[] scales = [reader.F32("dequant_w_scale"), reader.F32("dequant_x_scale"), reader.F32("quant_scale")];
+                uint dtype = reader.U32("dtype");
+                var bias = hasBias ? reader.Tensor("bias") : null;
+                result = new UqffLayerBlob(UqffLayer.Fp8, [weight], bias, version: version, scalars: scales, dtypeCode: dtype);
+                break;
+            }
+            case UqffLayer.F8Q8:
+            {
+                bool hasBias = reader.Bool("has_bias");
+                uint blocks = reader.U32("num_blocks", int.MaxValue / 33);
+                int[] dims = reader.Dims();
+                var format = FindByUqff(ref reader, UqffLayer.F8Q8);
+                long elements = 1;
+                foreach (int d in dims) elements = Math.Min(elements * d, long.MaxValue / 64);
+                if (dims.Length < 2 || elements != (long)blocks * format.BlockSize)
+                {
+                    throw reader.Error(reader.Position, string.Create(CultureInfo.InvariantCulture,
+                        $"An F8Q8 layer of shape [{string.Join(", ", dims)}] has {elements} elements, not the {(long)blocks * format.BlockSize} of its {blocks} blocks."));
+                }
+                CheckGgufShape(ref reader, format, dims, blocks * (uint)format.BytesPerBlock);
+                byte[] data = reader.Bytes(blocks * (uint)format.BytesPerBlock, "F8Q8 blocks");
+                var bias = hasBias ? reader.Tensor("bias") : null;
+                result = new UqffLayerBlob(UqffLayer.F8Q8, [], bias, -1, dims, data, version);
+                break;
+            }
+            case UqffLayer.Afq:
+            {
+                bool hasBias = reader.Bool("has_bias");
+                var codes = reader.Tensor("w_q");
+                var scales = reader.Tensor("scales");
+                var biases = reader.Tensor("biases");
+                int bits = reader.U8("bits");
+                int group = reader.U8("group_size");
+                var bias = hasBias ? reader.Tensor("bias") : null;
+                result = new UqffLayerBlob(UqffLayer.Afq, [codes, scales, biases], bias, version: version, bits: bits, groupSize: group);
+                break;
+            }
             default:
                 throw reader.Error(typeAt, Enum.IsDefined((UqffLayer)type) && type != unchecked((byte)UqffLayer.None)
                     ? $"UQFF layer type {(UqffLayer)type} ({type}) is not supported by this reader yet."
@@ -146,13 +233,16 @@ public static class UqffCodec
         return result;
     }
 
+    private static QuantFormatInfo FindByUqff(ref BlobReader reader, UqffLayer layer)
+        => QuantFormatRegistry.FindByUqff(layer)?.Info ?? throw reader.Error(reader.Position, $"No registered format is written as UQFF layer type {layer}.");
+
     private static bool IsFloat(UqffDType dtype) => dtype is UqffDType.F32 or UqffDType.F16 or UqffDType.BF16 or UqffDType.F64;
 
     /// <summary>A bias is a float vector with one value per output row.</summary>
     private static void CheckBiasRecord(UqffLayerBlob layer)
     {
         if (layer.Bias is null) return;
-        int[] weightDims = layer.Type == UqffLayer.Gguf ? layer.GgufDims : layer.Tensors[0].Dims;
+        int[] weightDims = layer.Type is UqffLayer.Gguf or UqffLayer.F8Q8 ? layer.GgufDims : layer.Tensors[0].Dims;
         long rows = 1;
         for (int i = 0; i < weightDims.Length - 1; i++) rows *= weightDims[i];
         if (!IsFloat(layer.Bias.DType) || layer.Bias.Dims.Length != 1 || layer.Bias.Dims[0] != rows)
@@ -214,6 +304,47 @@ public static class UqffCodec
                         $"Mxfp4 scales must have shape [{rows}, {expectedScales}] for blocks [{rows}, {packed}]; got [{string.Join(", ", scales.Dims)}]."));
                 }
                 matrix = new QuantMatrix(format, rows, (int)columns, [blocks.Data, scales.Data]);
+                break;
+            }
+            case UqffLayer.Fp8:
+            {
+                var format = QuantFormatRegistry.FindByUqff(UqffLayer.Fp8)?.Info
+                    ?? throw new QuantFormatException("No registered format is written as UQFF layer type Fp8.");
+                var (rows, columns) = RowsAndColumns(layer.Tensors[0].Dims, "weight");
+                var scale = new byte[4];
+                BinaryPrimitives.WriteSingleLittleEndian(scale, layer.Scalars[0]);
+                matrix = new QuantMatrix(format, rows, columns, [layer.Tensors[0].Data, scale]);
+                break;
+            }
+            case UqffLayer.F8Q8:
+            {
+                var format = QuantFormatRegistry.FindByUqff(UqffLayer.F8Q8)?.Info
+                    ?? throw new QuantFormatException("No registered format is written as UQFF layer type F8Q8.");
+                var (rows, columns) = RowsAndColumns(layer.GgufDims, "weight");
+                matrix = new QuantMatrix(format, rows, columns, [layer.GgufData]);
+                break;
+            }
+            case UqffLayer.Afq:
+            {
+                var format = QuantFormatRegistry.FindByUqff(UqffLayer.Afq, layer.Bits, layer.GroupSize)?.Info
+                    ?? throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture,
+                        $"No registered format is an AFQ layer of {layer.Bits} bits in groups of {layer.GroupSize}."));
+                var (codes, scales, biases) = (layer.Tensors[0], layer.Tensors[1], layer.Tensors[2]);
+                if (codes.DType != UqffDType.U32) throw new QuantFormatException($"AFQ codes (w_q) are a U32 tensor; got {codes.DType}.");
+                var (rows, words) = RowsAndColumns(codes.Dims, "w_q");
+                long columns = (long)words * 32 / format.CodeBits;
+                if (columns > int.MaxValue) throw new QuantFormatException($"AFQ codes of {words} words per row are too wide.");
+                format.CheckColumns(columns);
+                foreach (var (tensor, name, plane) in new[] { (scales, "scales", 1), (biases, "biases", 2) })
+                {
+                    var (r, c) = RowsAndColumns(tensor.Dims, name);
+                    if (r != rows || c != columns / format.BlockSize || tensor.DType != RecordType(format.Planes[plane]) || tensor.Data.Length != format.PlaneBytes(plane, rows, (int)columns))
+                    {
+                        throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture,
+                            $"AFQ {name} must be [{rows}, {columns / format.BlockSize}] in the format's scale dtype; got {tensor.DType} [{string.Join(", ", tensor.Dims)}]."));
+                    }
+                }
+                matrix = new QuantMatrix(format, rows, (int)columns, [codes.Data, scales.Data, biases.Data]);
                 break;
             }
             default:
@@ -290,6 +421,23 @@ public static class UqffCodec
         stream.Write(data);
     }
 
+    /// <summary>The tensor-record dtype of a plane's values.</summary>
+    private static UqffDType RecordType(QuantPlaneInfo plane) => plane.Element switch
+    {
+        PlaneElement.F32 => UqffDType.F32,
+        PlaneElement.F16 => UqffDType.F16,
+        PlaneElement.BF16 => UqffDType.BF16,
+        PlaneElement.E4M3 => UqffDType.F8E4M3,
+        _ => UqffDType.U8,
+    };
+
+    private static void WriteF32(Stream stream, float value)
+    {
+        Span<byte> bytes = stackalloc byte[4];
+        BinaryPrimitives.WriteSingleLittleEndian(bytes, value);
+        stream.Write(bytes);
+    }
+
     private static void WriteU32(Stream stream, uint value)
     {
         Span<byte> bytes = stackalloc byte[4];
@@ -316,6 +464,8 @@ public static class UqffCodec
                     $"expected {count} bytes of {what}, but only {remaining} remain (truncated blob)."));
             }
         }
+
+        public float F32(string what) => BitConverter.UInt32BitsToSingle(U32(what));
 
         public byte U8(string what)
         {

@@ -11,8 +11,13 @@ public sealed class UqffLayerBlob
 {
     /// <summary>Creates a parsed blob.</summary>
     public UqffLayerBlob(UqffLayer type, IReadOnlyList<UqffTensor> tensors, UqffTensor? bias,
-        int ggmlType = -1, int[]? ggufDims = null, byte[]? ggufData = null, uint version = UqffCodec.Version)
+        int ggmlType = -1, int[]? ggufDims = null, byte[]? ggufData = null, uint version = UqffCodec.Version,
+        float[]? scalars = null, uint dtypeCode = 0, int bits = 0, int groupSize = 0)
     {
+        Scalars = scalars ?? [];
+        DTypeCode = dtypeCode;
+        Bits = bits;
+        GroupSize = groupSize;
         Type = type;
         Tensors = tensors;
         Bias = bias;
@@ -37,9 +42,21 @@ public sealed class UqffLayerBlob
     /// <summary>The ggml type id of a Gguf layer, or -1.</summary>
     public int GgmlType { get; }
 
-    /// <summary>The shape of a Gguf layer's weight, slowest dimension first (<c>[N, K]</c>).</summary>
+    /// <summary>The shape of a Gguf or F8Q8 layer's weight, slowest dimension first (<c>[N, K]</c>).</summary>
     public int[] GgufDims { get; }
 
-    /// <summary>The raw ggml blocks of a Gguf layer.</summary>
+    /// <summary>The raw blocks of a Gguf or F8Q8 layer.</summary>
     public byte[] GgufData { get; }
+
+    /// <summary>The Fp8 layer's three scales: dequant_w_scale, dequant_x_scale, quant_scale.</summary>
+    public float[] Scalars { get; }
+
+    /// <summary>The Fp8 layer's trailing dtype code.</summary>
+    public uint DTypeCode { get; }
+
+    /// <summary>The Afq layer's code bits.</summary>
+    public int Bits { get; }
+
+    /// <summary>The Afq layer's group size.</summary>
+    public int GroupSize { get; }
 }
