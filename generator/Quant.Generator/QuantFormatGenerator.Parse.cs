@@ -396,7 +396,20 @@ partial class QuantFormatGenerator
                     };
                     return code?.ToString() ?? "Bytes";
                 }
-                var planeModels = planes.Select((p, i) => new PlaneModel(p.Name, p.Bytes, i == tensorPlane, Element(i))).ToEquatableArray();
+                int tilePlane = -1;
+                if (tileRows > 1)
+                {
+                    // A tile's scale is shared by TileRows rows: it lives alone in a plane, and nothing else varies per block.
+                    bool fits = scale is not null && min is null && subScales is null && tensorScale is null && fields[scale.Field].Plane != fields[code.Parts[0].Field].Plane
+                        && fields.Count(f => f.Plane == fields[scale.Field].Plane) == 1 && code.Kind == ElementKind.Minifloat;
+                    if (!fits)
+                    {
+                        Report(D.InvalidBlock, block, _name, "2-D tiles ([Block(n, Rows = r)]) take minifloat codes and one [Scale] in a plane of its own, with no [Min], sub-scales or tensor scale");
+                        return null;
+                    }
+                    tilePlane = fields[scale!.Field].Plane;
+                }
+                var planeModels = planes.Select((p, i) => new PlaneModel(p.Name, p.Bytes, i == tensorPlane, Element(i), i == tilePlane)).ToEquatableArray();
                 var fieldModels = fields.ToEquatableArray();
                 if (!CheckIdentity(format, uqff, ggufType, planeModels, fieldModels, scale, code, min, tensorScale, blockSize)) return null;
                 if (tensorScale is not null && scale?.Code is ScaleCodeKind.E8M0)
@@ -410,7 +423,7 @@ partial class QuantFormatGenerator
                     Report(D.InvalidBlock, format, _name, "[BlockSum] and [GroupSums] add up integer values, so they need [Integer] codes");
                     return null;
                 }
-                var rules = ReadRules(attributes, format, code, scale, min, subScales, blockSize, subBlock);
+                var rules = ReadRules(attributes, format, code, scale, min, subScales, blockSize, subBlock, tileRows);
                 if (rules is null || diagnostics.Count > 0) return null;
 
                 return new FormatModel(type, _name, description, uqff, ggufType, vecDot, blockSize, subBlock, tileRows,
@@ -477,11 +490,6 @@ partial class QuantFormatGenerator
                 if ((blockSize % 16 != 0 && 16 % blockSize != 0) || (subBlock > 0 && subBlock % 16 != 0))
                 {
                     Report(D.NotSupported, block, _name, "blocks and sub-blocks whose size is neither a multiple nor a divisor of 16 elements");
-                    return false;
-                }
-                if (tileRows > 1)
-                {
-                    Report(D.NotSupported, block, _name, "2-D tiles ([Block(n, Rows = r)] with r > 1)");
                     return false;
                 }
                 return true;
@@ -690,7 +698,7 @@ partial class QuantFormatGenerator
             }
 
             private EquatableArray<RuleModel>? ReadRules(List<AttributeData> attributes, AttributeData format, CodeModel code, ScaleModel? scale, MinModel? min,
-                SubScaleModel? sub, int blockSize, int subBlock)
+                SubScaleModel? sub, int blockSize, int subBlock, int tileRows)
             {
                 var rules = new List<RuleModel>();
                 foreach (var attribute in attributes.Where(a => a.AttributeClass!.Name == "QuantRuleAttribute"))
@@ -716,7 +724,7 @@ partial class QuantFormatGenerator
                         return null;
                     }
                     rules.Add(new RuleModel(name, kind, Named(attribute, "Default", false), Named<string?>(attribute, "Description", null),
-                        (RoundingKind)Named(attribute, "Rounding", 0), (OverflowKind)Named(attribute, "Overflow", 0)));
+                        (RoundingKind)Named(attribute, "Rounding", 0), (OverflowKind)Named(attribute, "Overflow", 0), Named(attribute, "RoundZeroPoint", false)));
                 }
                 if (rules.Count == 0)
                 {
@@ -731,6 +739,12 @@ partial class QuantFormatGenerator
                     return null;
                 }
                 var baseRule = rules.First(r => r.IsDefault);
+                if (tileRows > 1 && rules.FirstOrDefault(r => r.Kind != RuleKind.AbsMax) is { } tileRule)
+                {
+                    Report(D.RuleDoesNotFit, attributes.First(a => a.AttributeClass!.Name == "QuantRuleAttribute" && a.ConstructorArguments[0].Value as string == tileRule.Name),
+                        tileRule.Name, tileRule.Kind, _name, "2-D tiles are quantized with AbsMax: the tile's largest magnitude maps to the largest code");
+                    return null;
+                }
                 foreach (var rule in rules.Where(r => r.Kind == RuleKind.ErrorMinimizing && scale?.Code != ScaleCodeKind.E8M0))
                 {
                     string? problem =
@@ -766,7 +780,7 @@ partial class QuantFormatGenerator
                     case RuleKind.AbsMax:
                         if (scale is null || min is not null) return "it needs a [Scale] and no [Min]";
                         if (integer) return code.Signed ? null : "integer codes must be two's complement ([Integer(Signed = true)])";
-                        if (code.Table.Count == 0 || code.Table.Any(v => float.IsNaN(v) || float.IsInfinity(v))) return "it needs a finite table of at most 256 codes";
+                        if (code.Kind == ElementKind.Codebook && code.Table.Any(v => float.IsNaN(v) || float.IsInfinity(v))) return "it needs a codebook of finite values";
                         return code.Kind == ElementKind.Codebook || rounding == RoundingKind.NearestEven ? null
                             : "a minifloat code rounds to nearest even under this rule";
                     case RuleKind.SignedMax:
@@ -787,6 +801,9 @@ partial class QuantFormatGenerator
                     case RuleKind.RoundToNearest:
                         return code.Kind == ElementKind.Minifloat && scale is null && min is null ? null
                             : "it rounds each element (divided by the tensor scale, if any) to the nearest code on its own, so it needs [Minifloat] codes and no [Scale] or [Min]";
+                    case RuleKind.ZeroPointMinMax:
+                        return integer && !code.Signed && code.Offset == 0 && floatScale && min is { Mode: MinModeKind.ZeroPoint, Code: ScaleCodeKind.F32 or ScaleCodeKind.F16 or ScaleCodeKind.BF16 } ? null
+                            : "it needs unsigned [Integer] codes without offset, a [Scale] and a [Min(Mode = MinMode.ZeroPoint)], stored as F32, F16 or BF16";
                     case RuleKind.Affine:
                         return integer && !code.Signed && code.Offset == 0 && scale is not null && min is { Mode: MinModeKind.Add } && floatScale && min.Code is not ScaleCodeKind.E4M3 ? null
                             : "it needs unsigned [Integer] codes without offset, a [Scale] and a [Min] in Add mode, stored as F32, F16 or BF16";

@@ -651,7 +651,7 @@ public sealed class DiagnosticsTests
     // ---- QG0020 ------------------------------------------------------------------------------
 
     [Theory]
-    [InlineData("Block(32, Rows = 128)", "Block(32, Rows = 128)", "2-D tiles")]
+    [InlineData("Block(32)] [TensorScale(ScaleCode.E4M3)", "QuantFormat(\"bad\")", "a [TensorScale] stored as E4M3")]
     [InlineData("Block(24)", "Block(24)", "blocks and sub-blocks whose size is neither a multiple nor a divisor of 16 elements")]
     [InlineData("Block(32)] [Min(ScaleCode.E8M0)", "QuantFormat(\"bad\")", "a [Min] stored as E8M0")]
     public void QG0020_IntegerFormatWithAnUnsupportedFeature_IsReported(string attributes, string at, string feature)

@@ -223,8 +223,8 @@ partial class CpuEmitter
                 w.WriteLine("int blocks = global::Quant.QuantRowChecks.Writer(in destination, Info, source.Length);");
                 for (int p = 0; p < m.Planes.Count; p++)
                 {
-                    // The tensor plane was written by QuantizeTensorPlanes and is shared by every row.
-                    if (!m.Planes[p].PerTensor) w.WriteLine($"destination.Plane{p}.Slice(0, blocks * Plane{p}BytesPerBlock).Clear();");
+                    // Tensor and tile planes were written by QuantizeTensorPlanes and are shared by several rows.
+                    if (!m.Planes[p].Shared) w.WriteLine($"destination.Plane{p}.Slice(0, blocks * Plane{p}BytesPerBlock).Clear();");
                 }
                 DeclarePlanes("destination", null);
                 using (w.Block("if (!options.Importance.IsEmpty && options.Importance.Length != source.Length)"))
@@ -374,6 +374,14 @@ partial class CpuEmitter
                 {
                     float largest = LargestFinite;
                     w.WriteLine($"// The block's largest magnitude maps to the largest code ({Float(largest)}); elements round to the nearest code.");
+                    if (m.Tiled)
+                    {
+                        w.WriteLine("// The tile's scale was written from the whole tile by QuantizeTensorPlanes; the row's elements round with it.");
+                        w.WriteLine($"float d = {ReadScale};");
+                        w.WriteLine("float id = d != 0f ? 1f / d : 0f;");
+                        w.WriteLine($"for (int i = 0; i < BlockSize; i++) codes[i] = ({CodeType})Minifloat.Encode<Element>(x[i] * id, MinifloatOverflow.Saturate);");
+                        break;
+                    }
                     w.WriteLine("float amax = QuantMath.AbsMax(x);");
                     if (m.TensorScale is not null)
                     {
@@ -427,6 +435,18 @@ partial class CpuEmitter
                     w.WriteLine(WriteScalar(m.Fields[m.Min!.Field], m.Min.Code, "min"));
                     w.WriteLine($"for (int i = 0; i < BlockSize; i++) codes[i] = (byte)Math.Min({mask}, (int)((x[i] - min) * id + 0.5f));");
                     if (usesImportance) w.WriteLine("}");
+                    break;
+                }
+                case RuleKind.ZeroPointMinMax:
+                {
+                    w.WriteLine($"// d = (max - min) / {mask}, z = -min / d{(rule.RoundZeroPoint ? " rounded to an integer" : "")}; codes round x / d + z, so that y = (q - z) * d.");
+                    w.WriteLine("QuantMath.MinMax(x, out float low, out float high);");
+                    w.WriteLine($"float d = (high - low) / {mask}f;");
+                    w.WriteLine("float id = d != 0f ? 1f / d : 0f;");
+                    w.WriteLine(rule.RoundZeroPoint ? "float zero = MathF.Round(-low * id);" : "float zero = -low * id;");
+                    w.WriteLine(WriteScale("d"));
+                    w.WriteLine(WriteScalar(m.Fields[m.Min!.Field], m.Min.Code, "zero"));
+                    w.WriteLine($"for (int i = 0; i < BlockSize; i++) codes[i] = (byte)Math.Clamp(MathF.Round(x[i] * id + zero), 0f, {mask}f);");
                     break;
                 }
                 case RuleKind.Affine:

@@ -301,6 +301,11 @@ internal static partial class CpuEmitter
 
         private void EmitQuantizeTensorPlanes()
         {
+            if (m.Tiled)
+            {
+                EmitQuantizeTilePlane();
+                return;
+            }
             if (m.TensorScale is null) return;
             var field = m.Fields[m.TensorScale.Field];
             float largest = LargestFinite;
@@ -321,6 +326,35 @@ internal static partial class CpuEmitter
                 w.WriteLine("global::System.ArgumentNullException.ThrowIfNull(matrix);");
                 w.WriteLine($"ref byte p{field.Plane} = ref MemoryMarshal.GetReference(matrix.Plane({field.Plane}).Span);");
                 w.WriteLine($"{WriteScalar(field, m.TensorScale.Code, $"QuantMath.AbsMax(weights) / ({Float(largest)} * {maxScale})")}");
+            }
+            w.WriteLine();
+        }
+
+        /// <summary>The scales of 2-D tiles: each tile's largest magnitude over the largest element value.</summary>
+        private void EmitQuantizeTilePlane()
+        {
+            var field = m.Fields[m.Scale!.Field];
+            w.WriteLine($"/// <summary>");
+            w.WriteLine($"/// Writes the scale of every {m.TileRows} x {m.BlockSize} tile: its largest magnitude over {Float(LargestFinite)}, the largest");
+            w.WriteLine($"/// element value. The last tiles of a matrix whose rows are not a multiple of {m.TileRows} take the rows there are.");
+            w.WriteLine($"/// </summary>");
+            w.WriteLine(GeneratedCode);
+            using (w.Block("public static void QuantizeTensorPlanes(global::System.ReadOnlySpan<float> weights, global::Quant.QuantMatrix matrix)"))
+            {
+                w.WriteLine("global::System.ArgumentNullException.ThrowIfNull(matrix);");
+                w.WriteLine("int columns = matrix.Columns, blocks = columns / BlockSize;");
+                w.WriteLine($"Span<byte> scales = matrix.Plane({field.Plane}).Span;");
+                using (w.Block($"for (int tile = 0; tile * {m.TileRows} < matrix.Rows; tile++)"))
+                {
+                    w.WriteLine($"int first = tile * {m.TileRows}, last = Math.Min(first + {m.TileRows}, matrix.Rows);");
+                    using (w.Block("for (int b = 0; b < blocks; b++)"))
+                    {
+                        w.WriteLine("float amax = 0f;");
+                        w.WriteLine("for (int r = first; r < last; r++) amax = MathF.Max(amax, QuantMath.AbsMax(weights.Slice(r * columns + b * BlockSize, BlockSize)));");
+                        w.WriteLine($"ref byte p{field.Plane} = ref scales[(tile * blocks + b) * Plane{field.Plane}BytesPerBlock];");
+                        w.WriteLine(WriteScale($"(amax / {Float(LargestFinite)})"));
+                    }
+                }
             }
             w.WriteLine();
         }

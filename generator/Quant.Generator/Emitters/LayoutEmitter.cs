@@ -47,8 +47,8 @@ internal static class LayoutEmitter
             {
                 foreach (var plane in m.Planes)
                 {
-                    string extent = plane.PerTensor ? "Tensor" : "Block";
-                    w.WriteLine(plane.Element == "Bytes" && !plane.PerTensor
+                    string extent = plane.PerTensor ? "Tensor" : plane.PerTile ? "Tile" : "Block";
+                    w.WriteLine(plane.Element == "Bytes" && !plane.Shared
                         ? $"new global::Quant.QuantPlaneInfo({Str(plane.Name)}, {Int(plane.BytesPerBlock)}),"
                         : $"new global::Quant.QuantPlaneInfo({Str(plane.Name)}, {Int(plane.BytesPerBlock)}, global::Quant.PlaneExtent.{extent}, global::Quant.PlaneElement.{plane.Element}),");
                 }
@@ -92,7 +92,7 @@ internal static class LayoutEmitter
             w.WriteLine($"/// <inheritdoc/>");
             w.WriteLine($"public static float DotRow(in global::Quant.QuantRow row, global::System.ReadOnlySpan<float> x, global::Quant.SimdLevel level)");
             w.WriteLine($"    => {m.Type.Name}.DotRow(in row, x, level);");
-            if (m.TensorScale is not null)
+            if (m.TensorScale is not null || m.Tiled)
             {
                 w.WriteLine();
                 w.WriteLine($"/// <inheritdoc/>");

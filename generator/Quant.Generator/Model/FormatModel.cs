@@ -15,7 +15,7 @@ internal enum MinModeKind { Add, SubtractScaled, ZeroPoint }
 
 internal enum MinifloatSpecialsKind { None, NanOnly, Ieee }
 
-internal enum RuleKind { AbsMax, SignedMax, MinMax, SharedExponent, SharedExponentMistralRs, ErrorMinimizing, RoundToNearest, GgmlKQuant, GgmlIq4, ReciprocalSignedMax, Affine }
+internal enum RuleKind { AbsMax, SignedMax, MinMax, SharedExponent, SharedExponentMistralRs, ErrorMinimizing, RoundToNearest, GgmlKQuant, GgmlIq4, ReciprocalSignedMax, Affine, ZeroPointMinMax }
 
 internal enum RoundingKind { NearestEven, NearestLowestCode }
 
@@ -42,7 +42,12 @@ internal sealed record TypeLocation(string Namespace, string Name, EquatableArra
 /// <param name="BytesPerBlock">Bytes per block, or in all for a per-tensor plane.</param>
 /// <param name="PerTensor">True for a plane that holds one value for the whole tensor.</param>
 /// <param name="Element">The PlaneElement member name of the plane's values ("Bytes" unless it holds one scale per block).</param>
-internal sealed record PlaneModel(string Name, int BytesPerBlock, bool PerTensor = false, string Element = "Bytes");
+/// <param name="PerTile">True for a plane of per-tile values shared by TileRows rows (blockwise FP8's scales).</param>
+internal sealed record PlaneModel(string Name, int BytesPerBlock, bool PerTensor = false, string Element = "Bytes", bool PerTile = false)
+{
+    /// <summary>True when the plane is shared by several rows, so that row-level code must neither clear nor write it.</summary>
+    public bool Shared => PerTensor || PerTile;
+}
 
 /// <summary>One field of a block, in its plane at a byte offset.</summary>
 internal sealed record FieldModel(string Name, FieldRole Role, int Plane, int Offset, int Size);
@@ -113,7 +118,7 @@ internal sealed record SubScaleModel(int Field, EquatableArray<CodePartModel> Pa
 internal sealed record GroupSumsModel(int Field, int Elements);
 
 /// <summary>A named quantization rule.</summary>
-internal sealed record RuleModel(string Name, RuleKind Kind, bool IsDefault, string? Description, RoundingKind Rounding, OverflowKind Overflow);
+internal sealed record RuleModel(string Name, RuleKind Kind, bool IsDefault, string? Description, RoundingKind Rounding, OverflowKind Overflow, bool RoundZeroPoint = false);
 
 /// <summary>Everything one format declaration says, checked.</summary>
 internal sealed record FormatModel(
@@ -145,6 +150,9 @@ internal sealed record FormatModel(
     /// is then folded into the scale, exactly, everywhere (ggml's half-scale for MXFP4).
     /// </summary>
     public bool FoldsFactorIntoScale => Code.Kind != ElementKind.Integer && Code.IntLog2Factor > 0 && Scale?.Code == ScaleCodeKind.E8M0;
+
+    /// <summary>True for 2-D tiles: the block scale is shared by TileRows rows and computed from the whole matrix.</summary>
+    public bool Tiled => TileRows > 1;
 
     /// <summary>Blocks of fewer than 16 elements (f16, bf16): the SIMD paths step over 16 / BlockSize of them at a time.</summary>
     public int SimdStepBlocks => BlockSize >= 16 ? 1 : 16 / BlockSize;

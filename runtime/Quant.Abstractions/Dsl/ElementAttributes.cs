@@ -68,6 +68,9 @@ public sealed class QuantRuleAttribute(string name, ScaleRule rule) : Attribute
     /// <summary>How scaled elements round to codes (rules with a choice: the shared-exponent and rounding rules).</summary>
     public CodeRounding Rounding { get; set; } = CodeRounding.NearestEven;
 
+    /// <summary>Zero-point rules: store the zero point rounded to an integer (GPTQ, AWQ; HQQ's round_zeros).</summary>
+    public bool RoundZeroPoint { get; set; }
+
     /// <summary>What an element beyond the largest code becomes (minifloat codes).</summary>
     public Numerics.MinifloatOverflow Overflow { get; set; } = Numerics.MinifloatOverflow.Saturate;
 }

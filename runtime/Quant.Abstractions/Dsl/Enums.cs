@@ -128,6 +128,13 @@ public enum ScaleRule
     /// codes <c>clip(round((w - bias) / scale), 0, 2^bits - 1)</c>, rounding half to even.
     /// </summary>
     Affine,
+
+    /// <summary>
+    /// Asymmetric round-to-nearest with a zero point (GPTQ, AWQ and HQQ's starting point): <c>d = (max - min) / (2^bits - 1)</c>,
+    /// <c>z = -min / d</c> (rounded to an integer with <see cref="QuantRuleAttribute.RoundZeroPoint"/>), codes
+    /// <c>clip(round(x / d + z), 0, 2^bits - 1)</c>, so that <c>y = (q - z) * d</c>.
+    /// </summary>
+    ZeroPointMinMax,
 }
 
 /// <summary>How a rule rounds a scaled element to a code when it lies between two.</summary>
