@@ -72,6 +72,7 @@ namespace Quant.Kernels
                 global::System.ReadOnlySpan<float> x = source.Slice(b * BlockSize, BlockSize);
                 // e = floor(log2(amax)) - 2 + 127 (the OCP MX shared exponent; 0 for an all-zero block).
                 float amax = global::Quant.Numerics.QuantMath.AbsMax(x);
+                // As ggml computes it: floorf(log2f(amax)), whose rounded log2 is one too high for an amax just below a power of two.
                 byte e = amax > 0f ? unchecked((byte)(int)(global::System.MathF.Floor(global::System.MathF.Log2(amax)) - 2f + 127f)) : (byte)0;
                 p1 = e;
                 // Each element takes the nearest code; on a tie the lowest code index (ggml's best_index_mxfp4).
@@ -122,7 +123,7 @@ namespace Quant.Kernels
                 global::System.ReadOnlySpan<float> x = source.Slice(b * BlockSize, BlockSize);
                 // Tries the OCP exponent and its two neighbours and keeps the least squared error (never worse than the OCP rule).
                 float amax = global::Quant.Numerics.QuantMath.AbsMax(x);
-                int center = amax > 0f ? (int)(global::System.MathF.Floor(global::System.MathF.Log2(amax)) - 2f + 127f) : 0;
+                int center = amax > 0f ? global::System.Math.Clamp(global::System.MathF.ILogB(amax) - 2 + 127, 0, 254) : 0;
                 p1 = global::Quant.Numerics.QuantMath.SearchSharedExponent(x, s_codeValues, -1, center, codes);
                 PackCodes(codes, ref p0, ref p1);
                 p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);

@@ -61,7 +61,8 @@ namespace Quant.Kernels
                 global::System.ReadOnlySpan<float> x = source.Slice(b * BlockSize, BlockSize);
                 // e = floor(log2(amax)) - 2 + 127 (the OCP MX shared exponent; 0 for an all-zero block).
                 float amax = global::Quant.Numerics.QuantMath.AbsMax(x);
-                byte e = amax > 0f ? (byte)global::System.Math.Clamp((int)(global::System.MathF.Floor(global::System.MathF.Log2(amax)) - 2f + 127f), 0, 254) : (byte)0;
+                // ILogB is the exact floor(log2(amax)), subnormals included.
+                byte e = amax > 0f ? (byte)global::System.Math.Clamp(global::System.MathF.ILogB(amax) - 2 + 127, 0, 254) : (byte)0;
                 p1 = e;
                 // Each element divided by the scale (an exact power of two) rounds to nearest, ties to even, saturating.
                 float inverse = global::Quant.Numerics.E8M0.ToSingle((byte)(254 - e));
@@ -83,7 +84,7 @@ namespace Quant.Kernels
                 global::System.ReadOnlySpan<float> x = source.Slice(b * BlockSize, BlockSize);
                 // Tries the OCP exponent and its two neighbours and keeps the least squared error (never worse than the OCP rule).
                 float amax = global::Quant.Numerics.QuantMath.AbsMax(x);
-                int center = amax > 0f ? (int)(global::System.MathF.Floor(global::System.MathF.Log2(amax)) - 2f + 127f) : 0;
+                int center = amax > 0f ? global::System.Math.Clamp(global::System.MathF.ILogB(amax) - 2 + 127, 0, 254) : 0;
                 p1 = global::Quant.Numerics.QuantMath.SearchSharedExponent<Element>(x, center, codes);
                 PackCodes(codes, ref p0, ref p1);
                 p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);

@@ -490,9 +490,16 @@ partial class CpuEmitter
                     int emax = ElementMaxExponent();
                     w.WriteLine($"// e = floor(log2(amax)) - {emax} + 127 (the OCP MX shared exponent; 0 for an all-zero block).");
                     w.WriteLine("float amax = QuantMath.AbsMax(x);");
-                    w.WriteLine(rule.Rounding == RoundingKind.NearestLowestCode
-                        ? $"byte e = amax > 0f ? unchecked((byte)(int)(MathF.Floor(MathF.Log2(amax)) - {emax}f + 127f)) : (byte)0;"
-                        : $"byte e = amax > 0f ? (byte)Math.Clamp((int)(MathF.Floor(MathF.Log2(amax)) - {emax}f + 127f), 0, 254) : (byte)0;");
+                    if (rule.Rounding == RoundingKind.NearestLowestCode)
+                    {
+                        w.WriteLine("// As ggml computes it: floorf(log2f(amax)), whose rounded log2 is one too high for an amax just below a power of two.");
+                        w.WriteLine($"byte e = amax > 0f ? unchecked((byte)(int)(MathF.Floor(MathF.Log2(amax)) - {emax}f + 127f)) : (byte)0;");
+                    }
+                    else
+                    {
+                        w.WriteLine("// ILogB is the exact floor(log2(amax)), subnormals included.");
+                        w.WriteLine($"byte e = amax > 0f ? (byte)Math.Clamp(MathF.ILogB(amax) - {emax} + 127, 0, 254) : (byte)0;");
+                    }
                     w.WriteLine($"{FieldByte(scaleField)} = e;");
                     EmitSharedExponentCodes(rule);
                     break;
@@ -521,7 +528,7 @@ partial class CpuEmitter
                     int emax = ElementMaxExponent();
                     w.WriteLine($"// Tries the OCP exponent and its two neighbours and keeps the least squared error (never worse than the OCP rule).");
                     w.WriteLine("float amax = QuantMath.AbsMax(x);");
-                    w.WriteLine($"int center = amax > 0f ? (int)(MathF.Floor(MathF.Log2(amax)) - {emax}f + 127f) : 0;");
+                    w.WriteLine($"int center = amax > 0f ? Math.Clamp(MathF.ILogB(amax) - {emax} + 127, 0, 254) : 0;");
                     w.WriteLine(rule.Rounding == RoundingKind.NearestLowestCode
                         ? $"{FieldByte(scaleField)} = QuantMath.SearchSharedExponent(x, s_codeValues, {(m.FoldsFactorIntoScale ? -K : 0)}, center, codes);"
                         : $"{FieldByte(scaleField)} = QuantMath.SearchSharedExponent<Element>(x, center, codes);");
