@@ -18,8 +18,7 @@ public static class AtomicFile
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(write);
         string full = Path.GetFullPath(path);
-        string directory = Path.GetDirectoryName(full) ?? ".";
-        string temporary = Path.Combine(directory, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.partial");
+        string temporary = TemporaryName(full);
         try
         {
             using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
@@ -43,7 +42,16 @@ public static class AtomicFile
         Write(path, stream => stream.Write(copy));
     }
 
-    private static void TryDelete(string path)
+    /// <summary>
+    /// Opens a temporary file beside <paramref name="path"/> for writing as one goes; <see cref="AtomicFileWriter.Commit"/>
+    /// renames it to <paramref name="path"/>, and disposing it uncommitted deletes it.
+    /// </summary>
+    public static AtomicFileWriter Create(string path) => new(path);
+
+    internal static string TemporaryName(string full) =>
+        Path.Combine(Path.GetDirectoryName(full) ?? ".", $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.partial");
+
+    internal static void TryDelete(string path)
     {
         try
         {
@@ -55,5 +63,60 @@ public static class AtomicFile
         catch (UnauthorizedAccessException)
         {
         }
+    }
+}
+
+/// <summary>
+/// A file being written under a temporary name: <see cref="Stream"/> takes the bytes, <see cref="Commit"/>
+/// flushes them and renames the file to its target, and <see cref="Dispose"/> without a commit deletes it,
+/// so an interrupted write never leaves a file that looks complete.
+/// </summary>
+public sealed class AtomicFileWriter : IDisposable
+{
+    private readonly string _temporary;
+    private FileStream? _stream;
+
+    internal AtomicFileWriter(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        Target = Path.GetFullPath(path);
+        _temporary = AtomicFile.TemporaryName(Target);
+        _stream = new FileStream(_temporary, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
+    }
+
+    /// <summary>The file that <see cref="Commit"/> creates or replaces.</summary>
+    public string Target { get; }
+
+    /// <summary>The temporary file's path (a hidden name ending in <c>.partial</c> in the target's folder).</summary>
+    public string TemporaryPath => _temporary;
+
+    /// <summary>The stream to write to.</summary>
+    public Stream Stream => _stream ?? throw new ObjectDisposedException(nameof(AtomicFileWriter));
+
+    /// <summary>Flushes the bytes to disk and renames the temporary file to <see cref="Target"/>.</summary>
+    public void Commit()
+    {
+        var stream = _stream ?? throw new ObjectDisposedException(nameof(AtomicFileWriter));
+        stream.Flush(flushToDisk: true);
+        stream.Dispose();
+        _stream = null;
+        try
+        {
+            File.Move(_temporary, Target, overwrite: true);
+        }
+        catch
+        {
+            AtomicFile.TryDelete(_temporary);
+            throw;
+        }
+    }
+
+    /// <summary>Deletes the temporary file unless <see cref="Commit"/> ran.</summary>
+    public void Dispose()
+    {
+        if (_stream is null) return;
+        _stream.Dispose();
+        _stream = null;
+        AtomicFile.TryDelete(_temporary);
     }
 }
