@@ -75,6 +75,9 @@ namespace Quant.Kernels
             /// <inheritdoc/>
             public static float DotRow(in global::Quant.QuantRow row, global::System.ReadOnlySpan<float> x, global::Quant.SimdLevel level)
                 => Afq6G32.DotRow(in row, x, level);
+
+            /// <inheritdoc/>
+            public static string? OpenClSource => Afq6G32.OpenClSource;
         }
     }
 }

@@ -64,6 +64,9 @@ namespace Quant.Kernels
             /// <inheritdoc/>
             public static float DotRow(in global::Quant.QuantRow row, global::System.ReadOnlySpan<float> x, global::Quant.SimdLevel level)
                 => BF16.DotRow(in row, x, level);
+
+            /// <inheritdoc/>
+            public static string? OpenClSource => BF16.OpenClSource;
         }
     }
 }

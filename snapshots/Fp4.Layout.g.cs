@@ -70,6 +70,9 @@ namespace Quant.Kernels
             /// <inheritdoc/>
             public static float DotRow(in global::Quant.QuantRow row, global::System.ReadOnlySpan<float> x, global::Quant.SimdLevel level)
                 => Fp4.DotRow(in row, x, level);
+
+            /// <inheritdoc/>
+            public static string? OpenClSource => Fp4.OpenClSource;
         }
     }
 }

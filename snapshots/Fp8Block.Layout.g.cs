@@ -71,6 +71,9 @@ namespace Quant.Kernels
                 => Fp8Block.DotRow(in row, x, level);
 
             /// <inheritdoc/>
+            public static string? OpenClSource => Fp8Block.OpenClSource;
+
+            /// <inheritdoc/>
             public static void QuantizeTensorPlanes(global::System.ReadOnlySpan<float> weights, global::Quant.QuantMatrix matrix)
                 => Fp8Block.QuantizeTensorPlanes(weights, matrix);
         }

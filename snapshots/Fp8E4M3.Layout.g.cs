@@ -71,6 +71,9 @@ namespace Quant.Kernels
                 => Fp8E4M3.DotRow(in row, x, level);
 
             /// <inheritdoc/>
+            public static string? OpenClSource => Fp8E4M3.OpenClSource;
+
+            /// <inheritdoc/>
             public static void QuantizeTensorPlanes(global::System.ReadOnlySpan<float> weights, global::Quant.QuantMatrix matrix)
                 => Fp8E4M3.QuantizeTensorPlanes(weights, matrix);
         }

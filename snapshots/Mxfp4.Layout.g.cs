@@ -71,6 +71,9 @@ namespace Quant.Kernels
             /// <inheritdoc/>
             public static float DotRow(in global::Quant.QuantRow row, global::System.ReadOnlySpan<float> x, global::Quant.SimdLevel level)
                 => Mxfp4.DotRow(in row, x, level);
+
+            /// <inheritdoc/>
+            public static string? OpenClSource => Mxfp4.OpenClSource;
         }
     }
 }

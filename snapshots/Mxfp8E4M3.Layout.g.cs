@@ -70,6 +70,9 @@ namespace Quant.Kernels
             /// <inheritdoc/>
             public static float DotRow(in global::Quant.QuantRow row, global::System.ReadOnlySpan<float> x, global::Quant.SimdLevel level)
                 => Mxfp8E4M3.DotRow(in row, x, level);
+
+            /// <inheritdoc/>
+            public static string? OpenClSource => Mxfp8E4M3.OpenClSource;
         }
     }
 }

@@ -70,6 +70,9 @@ namespace Quant.Kernels
             /// <inheritdoc/>
             public static float DotRow(in global::Quant.QuantRow row, global::System.ReadOnlySpan<float> x, global::Quant.SimdLevel level)
                 => Mxfp8E5M2.DotRow(in row, x, level);
+
+            /// <inheritdoc/>
+            public static string? OpenClSource => Mxfp8E5M2.OpenClSource;
         }
     }
 }

@@ -77,6 +77,9 @@ namespace Quant.Kernels
                 => Nvfp4.DotRow(in row, x, level);
 
             /// <inheritdoc/>
+            public static string? OpenClSource => Nvfp4.OpenClSource;
+
+            /// <inheritdoc/>
             public static void QuantizeTensorPlanes(global::System.ReadOnlySpan<float> weights, global::Quant.QuantMatrix matrix)
                 => Nvfp4.QuantizeTensorPlanes(weights, matrix);
         }

@@ -65,6 +65,9 @@ namespace Quant.Kernels
             /// <inheritdoc/>
             public static float DotRow(in global::Quant.QuantRow row, global::System.ReadOnlySpan<float> x, global::Quant.SimdLevel level)
                 => Q5_1.DotRow(in row, x, level);
+
+            /// <inheritdoc/>
+            public static string? OpenClSource => Q5_1.OpenClSource;
         }
     }
 }

@@ -31,7 +31,8 @@ partial class QuantFormatGenerator
             try
             {
                 var model = new Reader(symbol, node, diagnostics, cancellationToken).Read();
-                if (diagnostics.Count > 0 || model is null) return new ParseResult(null, null, diagnostics.ToEquatableArray());
+                // Warnings (QG0023) leave the model standing; any error means no output for the declaration.
+                if (diagnostics.Any(d => d.IsError) || model is null) return new ParseResult(null, null, diagnostics.ToEquatableArray());
                 // The identity carries the declaration's location for the duplicate checks; the model does not, so that moving a declaration regenerates nothing.
                 var where = DiagnosticInfo.Create(D.DuplicateName, node.Identifier.GetLocation());
                 return new ParseResult(model, new FormatIdentity(model.Name, model.TypeName, model.Uqff, model.GgufType, model.Code.Bits, model.BlockSize, where), diagnostics.ToEquatableArray());
@@ -110,7 +111,8 @@ partial class QuantFormatGenerator
                 var subParts = new List<CodePartModel>();
                 int subField = -1, subBits = 0, subOffset = 0;
                 bool subWithMins = false, subSigned = false, hasSubHigh = false;
-                string? subUnpack = null, subPack = null;
+                string? subUnpack = null, subPack = null, subDevice = null;
+                AttributeData? subAttribute = null;
 
                 int AddField(string name, FieldRole role, string? plane, int size)
                 {
@@ -236,6 +238,8 @@ partial class QuantFormatGenerator
                                 subSigned = Named(attribute, "Signed", false);
                                 subUnpack = Named<string?>(attribute, "Unpack", null);
                                 subPack = Named<string?>(attribute, "Pack", null);
+                                subDevice = Named<string?>(attribute, "DeviceUnpack", null);
+                                subAttribute = attribute;
                             }
                             else
                             {
@@ -348,7 +352,7 @@ partial class QuantFormatGenerator
                         subParts[i] = subParts[i] with { Shift = subShift };
                         subShift += subParts[i].Bits;
                     }
-                    subScales = new SubScaleModel(subField, subParts.ToEquatableArray(), subBits, blockSize / subBlock, subOffset, subSigned, subWithMins, subUnpack, subPack);
+                    subScales = new SubScaleModel(subField, subParts.ToEquatableArray(), subBits, blockSize / subBlock, subOffset, subSigned, subWithMins, subUnpack, subPack, subDevice);
                 }
                 else if (subBlock > 0)
                 {
@@ -426,8 +430,14 @@ partial class QuantFormatGenerator
                 var rules = ReadRules(attributes, format, code, scale, min, subScales, blockSize, subBlock, tileRows);
                 if (rules is null || diagnostics.Count > 0) return null;
 
-                return new FormatModel(type, _name, description, uqff, ggufType, vecDot, blockSize, subBlock, tileRows,
+                var model = new FormatModel(type, _name, description, uqff, ggufType, vecDot, blockSize, subBlock, tileRows,
                     planeModels, fieldModels, code, scale, min, subScales, tensorScale, blockSum, groupSums, rules.Value);
+                // Device code is optional: a format it cannot be written for still gets its CPU kernels, and a warning.
+                if (Emitters.DeviceCEmitter.Unsupported(model) is { } why)
+                {
+                    Report(D.NoDeviceKernels, why.OnSubScales ? subAttribute : format, _name, why.Reason);
+                }
+                return model;
             }
 
             private static bool IsField(string attributeName) => attributeName is "ScaleAttribute" or "MinAttribute" or "CodesAttribute" or "HighBitsAttribute" or "SubScalesAttribute" or "SubScaleHighBitsAttribute" or "TensorScaleAttribute" or "BlockSumAttribute" or "GroupSumsAttribute";
@@ -437,7 +447,7 @@ partial class QuantFormatGenerator
             [
                 "Format", "Info", "Element", "BlockSize", "BytesPerBlock", "CodeBits", "QuantizeRow", "QuantizeTensorPlanes",
                 "DequantizeBlocks", "DequantizeRow", "DotRow", "WriteUqffLayer", "ReadUqffLayer", "RegisterQuantFormat",
-                "UnpackCodes", "PackCodes", "UnpackSubScales", "PackSubScales",
+                "UnpackCodes", "PackCodes", "UnpackSubScales", "PackSubScales", "OpenClSource",
             ];
 
             private TypeLocation ReadTypeLocation()

@@ -11,8 +11,8 @@ using Quant.Generator.Model;
 namespace Quant.Generator;
 
 /// <summary>
-/// Turns each <c>[QuantFormat]</c> declaration into its layout, CPU kernels, UQFF serialization and
-/// registration. The pipeline: parse each declaration into a value-equal <see cref="FormatModel"/>
+/// Turns each <c>[QuantFormat]</c> declaration into its layout, CPU kernels, UQFF serialization,
+/// registration and GPU kernel source. The pipeline: parse each declaration into a value-equal <see cref="FormatModel"/>
 /// (diagnostics split off into their own branch), then one emitter per target formats that model.
 /// </summary>
 [Generator(LanguageNames.CSharp)]
@@ -40,6 +40,7 @@ public sealed partial class QuantFormatGenerator : IIncrementalGenerator
         ("Cpu", CpuEmitter.Emit),
         ("Uqff", UqffEmitter.Emit),
         ("Registration", RegistrationEmitter.Emit),
+        ("OpenCl", DeviceCEmitter.Emit),
     ];
 
     /// <inheritdoc/>

@@ -7,7 +7,7 @@ using Quant.Generator.Tests.Harness;
 namespace Quant.Generator.Tests;
 
 /// <summary>
-/// One test per diagnostic a declaration can trigger (QG0001 to QG0022). Each checks the ID, that the
+/// One test per diagnostic a declaration can trigger (QG0001 to QG0023). Each checks the ID, that the
 /// message names the format and says what is wrong, that the location is the offending attribute or
 /// the class name in the declaration's file, that nothing is generated for the invalid format while a
 /// valid format beside it still is, and (through the harness) that the generator did not throw.
@@ -386,8 +386,8 @@ public sealed class DiagnosticsTests
             """);
 
         run.AssertNoGeneratorDiagnostics();
-        Assert.Equal(4, run.SourcesOf("Tests.GgufA").Count);
-        Assert.Equal(4, run.SourcesOf("Tests.GgufB").Count);
+        Assert.Equal(5, run.SourcesOf("Tests.GgufA").Count);
+        Assert.Equal(5, run.SourcesOf("Tests.GgufB").Count);
     }
 
     [Fact]
@@ -796,6 +796,58 @@ public sealed class DiagnosticsTests
             "The identity of format 'bad' does not work", "a UQFF Mxfp4 layer holds exactly two planes");
     }
 
+    // ---- QG0023 ------------------------------------------------------------------------------
+
+    private const string KQuantLike = """
+        [QuantFormat("kq")]
+        [Block(256, SubBlock = 32)]
+        [Scale(ScaleCode.F16)]
+        [Min(ScaleCode.F16, Name = "dmin", Mode = MinMode.SubtractScaled)]
+        [SubScales(6, WithMins = true, Unpack = nameof(UnpackScales), Pack = nameof(PackScales), Bytes = 12{0})]
+        [Codes(4, Packing = Packing.Sliced, Stride = 32)]
+        [Integer]
+        [QuantRule("kq", ScaleRule.GgmlKQuant)]
+        public static partial class Kq
+        {
+            private const string Device = "return field[j] & 63u | (field[j + 4] & 63u) << 8;";
+            private static void UnpackScales(ReadOnlySpan<byte> field, Span<byte> scales, Span<byte> mins) { }
+            private static void PackScales(ReadOnlySpan<byte> scales, ReadOnlySpan<byte> mins, Span<byte> field) { }
+        }
+        """;
+
+    [Fact]
+    public void QG0023_EscapeHatchWithoutDeviceCounterpart_WarnsAndGeneratesEverythingButGpuKernels()
+    {
+        var run = Run(KQuantLike.Replace("{0}", "", StringComparison.Ordinal));
+
+        var warning = Assert.Single(run.GeneratorDiagnostics, d => d.Id == "QG0023");
+        Assert.Equal(DiagnosticSeverity.Warning, warning.Severity);
+        string message = warning.GetMessage(CultureInfo.InvariantCulture);
+        Assert.Contains("Format 'kq' gets no GPU kernels", message, StringComparison.Ordinal);
+        Assert.Contains("'UnpackScales', which GPU kernels cannot call", message, StringComparison.Ordinal);
+        Assert.Contains("DeviceUnpack", message, StringComparison.Ordinal);
+        AssertLocatedAt(run, warning, "SubScales(6, WithMins = true, Unpack = nameof(UnpackScales), Pack = nameof(PackScales), Bytes = 12)");
+        Assert.DoesNotContain(run.GeneratorDiagnostics, d => d.Severity == DiagnosticSeverity.Error);
+        // The CPU kernels, layout and registration are still there; only the OpenCL source is missing, and Format says so (null).
+        Assert.Equal(["Tests.Kq.Cpu.g.cs", "Tests.Kq.Layout.g.cs", "Tests.Kq.Registration.g.cs"], run.SourcesOf("Tests.Kq"));
+        Assert.DoesNotContain("OpenClSource", run.Sources["Tests.Kq.Layout.g.cs"], StringComparison.Ordinal);
+        AssertValidFormatGenerated(run);
+        run.AssertOutputCompiles();
+    }
+
+    [Fact]
+    public void QG0023_EscapeHatchWithDeviceCounterpart_GeneratesGpuKernelsCallingIt()
+    {
+        var run = Run(KQuantLike.Replace("{0}", ", DeviceUnpack = Device", StringComparison.Ordinal));
+
+        run.AssertNoGeneratorDiagnostics();
+        string source = run.Sources["Tests.Kq.OpenCl.g.cs"];
+        Assert.Contains("QG_FN uint qf_sub_unpack(QG_STAGED const uchar* field, int j)", source, StringComparison.Ordinal);
+        Assert.Contains("return field[j] & 63u | (field[j + 4] & 63u) << 8;", source, StringComparison.Ordinal);
+        Assert.Contains("public static string? OpenClSource => Kq.OpenClSource;", run.Sources["Tests.Kq.Layout.g.cs"], StringComparison.Ordinal);
+        run.AssertOutputCompiles();
+    }
+
     // ---- declarations that do not compile ----------------------------------------------------------
 
     [Theory]
@@ -880,5 +932,5 @@ public sealed class DiagnosticsTests
     }
 
     private static void AssertValidFormatGenerated(GeneratorRun run) =>
-        Assert.Equal(["Tests.Valid.Cpu.g.cs", "Tests.Valid.Layout.g.cs", "Tests.Valid.Registration.g.cs"], run.SourcesOf("Tests.Valid"));
+        Assert.Equal(["Tests.Valid.Cpu.g.cs", "Tests.Valid.Layout.g.cs", "Tests.Valid.OpenCl.g.cs", "Tests.Valid.Registration.g.cs"], run.SourcesOf("Tests.Valid"));
 }

@@ -43,7 +43,7 @@ public sealed class GeneratedCodeTests
             """);
 
         run.AssertNoGeneratorDiagnostics();
-        Assert.Equal(["GlobalQ8.Cpu.g.cs", "GlobalQ8.Layout.g.cs", "GlobalQ8.Registration.g.cs"], run.Sources.Keys);
+        Assert.Equal(["GlobalQ8.Cpu.g.cs", "GlobalQ8.Layout.g.cs", "GlobalQ8.OpenCl.g.cs", "GlobalQ8.Registration.g.cs"], run.Sources.Keys);
         Assert.DoesNotContain("namespace", run.Sources["GlobalQ8.Layout.g.cs"], StringComparison.Ordinal);
         run.AssertOutputCompiles();
     }
@@ -77,7 +77,7 @@ public sealed class GeneratedCodeTests
             """);
 
         run.AssertNoGeneratorDiagnostics();
-        Assert.Equal(3, run.SourcesOf("Tests.Nested.Outer.Middle.Inner").Count);
+        Assert.Equal(4, run.SourcesOf("Tests.Nested.Outer.Middle.Inner").Count);
         run.AssertOutputCompiles();
     }
 

@@ -33,7 +33,7 @@ public sealed class SnapshotTests(CatalogueRun catalogue) : IClassFixture<Catalo
     [Fact]
     public void Catalogue_GeneratesEveryTargetOfEveryFormat_WithNamespaceClassTargetHintNames()
     {
-        var hint = new Regex(@"^Quant\.Kernels\.(?<class>\w+)\.(?<target>Layout|Cpu|Uqff|Registration)\.g\.cs$");
+        var hint = new Regex(@"^Quant\.Kernels\.(?<class>\w+)\.(?<target>Layout|Cpu|Uqff|Registration|OpenCl)\.g\.cs$");
         Assert.All(Run.Sources.Keys, name => Assert.Matches(hint, name));
         var classes = Run.Sources.Keys.Select(name => hint.Match(name).Groups["class"].Value).Distinct().Order(StringComparer.Ordinal).ToList();
         // Every declaration file of the catalogue that declares a format, by its class name.
@@ -44,9 +44,9 @@ public sealed class SnapshotTests(CatalogueRun catalogue) : IClassFixture<Catalo
         Assert.Equal(declarations.Select(d => d.Class).Order(StringComparer.Ordinal), classes);
         foreach (var (text, className) in declarations)
         {
-            // Layout, Cpu and Registration always; Uqff exactly when the format has a UQFF layer type.
+            // Layout, Cpu, Registration and OpenCl always (every catalogue format has GPU kernels); Uqff exactly when the format has a UQFF layer type.
             var targets = Run.Sources.Keys.Where(name => hint.Match(name).Groups["class"].Value == className).Select(name => hint.Match(name).Groups["target"].Value).Order(StringComparer.Ordinal);
-            string[] expected = text.Contains("Uqff = UqffLayer.", StringComparison.Ordinal) ? ["Cpu", "Layout", "Registration", "Uqff"] : ["Cpu", "Layout", "Registration"];
+            string[] expected = text.Contains("Uqff = UqffLayer.", StringComparison.Ordinal) ? ["Cpu", "Layout", "OpenCl", "Registration", "Uqff"] : ["Cpu", "Layout", "OpenCl", "Registration"];
             Assert.Equal(expected, targets);
         }
     }

@@ -98,6 +98,11 @@ internal static class DiagnosticDescriptors
         "Invalid identity",
         "The identity of format '{0}' does not work: {1}");
 
+    public static readonly DiagnosticDescriptor NoDeviceKernels = new("QG0023",
+        "No GPU kernels for the format",
+        "Format '{0}' gets no GPU kernels: {1}",
+        Category, DiagnosticSeverity.Warning, isEnabledByDefault: true);
+
     public static readonly DiagnosticDescriptor InternalError = Error("QG9999",
         "Internal generator error",
         "The Quant generator failed on format '{0}' ({1}); nothing was generated for it. Please report this with the declaration.");

@@ -23,6 +23,9 @@ internal sealed record DiagnosticInfo(string Id, string? FilePath, TextSpan Span
         return new DiagnosticInfo(descriptor.Id, line.Path, location.SourceSpan, line.Span, args);
     }
 
+    /// <summary>True unless the descriptor is a warning: an error means nothing is generated for the declaration.</summary>
+    public bool IsError => Descriptors.ById(Id).DefaultSeverity == DiagnosticSeverity.Error;
+
     public Diagnostic ToDiagnostic()
     {
         var descriptor = Descriptors.ById(Id);

@@ -92,6 +92,12 @@ internal static class LayoutEmitter
             w.WriteLine($"/// <inheritdoc/>");
             w.WriteLine($"public static float DotRow(in global::Quant.QuantRow row, global::System.ReadOnlySpan<float> x, global::Quant.SimdLevel level)");
             w.WriteLine($"    => {m.Type.Name}.DotRow(in row, x, level);");
+            if (DeviceCEmitter.Unsupported(m) is null)
+            {
+                w.WriteLine();
+                w.WriteLine($"/// <inheritdoc/>");
+                w.WriteLine($"public static string? OpenClSource => {m.Type.Name}.OpenClSource;");
+            }
             if (m.TensorScale is not null || m.Tiled)
             {
                 w.WriteLine();

@@ -112,7 +112,8 @@ internal sealed record MinModel(int Field, ScaleCodeKind Code, MinModeKind Mode)
 /// <param name="WithMins">The field also holds one min code per sub-block, after the scales.</param>
 /// <param name="Unpack">Escape-hatch unpacking method of the declaration, or null.</param>
 /// <param name="Pack">Its inverse, or null.</param>
-internal sealed record SubScaleModel(int Field, EquatableArray<CodePartModel> Parts, int Bits, int Count, int Offset, bool Signed, bool WithMins, string? Unpack, string? Pack);
+/// <param name="DeviceUnpack">The device-C counterpart of <paramref name="Unpack"/> (a function body), or null.</param>
+internal sealed record SubScaleModel(int Field, EquatableArray<CodePartModel> Parts, int Bits, int Count, int Offset, bool Signed, bool WithMins, string? Unpack, string? Pack, string? DeviceUnpack = null);
 
 /// <summary>Int16 sums of the integer values of each run of <paramref name="Elements"/> elements.</summary>
 internal sealed record GroupSumsModel(int Field, int Elements);

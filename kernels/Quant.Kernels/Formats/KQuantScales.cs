@@ -10,6 +10,25 @@ namespace Quant.Kernels;
 /// </summary>
 internal static class KQuantScales
 {
+    /// <summary>
+    /// The same unpacking in device C, for the GPU kernels: sub-block <c>j</c>'s scale in bits 0-7 and its min in
+    /// bits 8-15 (ggml's <c>get_scale_min_k4</c>). The body of <c>uint f(const uchar* field, int j)</c>.
+    /// </summary>
+    public const string DeviceUnpack = """
+        uint scale, min;
+        if (j < 4)
+        {
+            scale = field[j] & 63u;
+            min = field[j + 4] & 63u;
+        }
+        else
+        {
+            scale = (field[j + 4] & 15u) | (uint)(field[j - 4] >> 6) << 4;
+            min = (uint)(field[j + 4] >> 4) | (uint)(field[j] >> 6) << 4;
+        }
+        return scale | min << 8;
+        """;
+
     public static void Unpack(ReadOnlySpan<byte> packed, Span<byte> scales, Span<byte> mins)
     {
         for (int j = 0; j < 4; j++)

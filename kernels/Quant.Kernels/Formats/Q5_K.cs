@@ -10,7 +10,8 @@ namespace Quant.Kernels;
 [Block(256, SubBlock = 32)]
 [Scale(ScaleCode.F16)]
 [Min(ScaleCode.F16, Name = "dmin", Mode = MinMode.SubtractScaled)]
-[SubScales(6, WithMins = true, Unpack = nameof(UnpackScales), Pack = nameof(PackScales), Bytes = 12)]
+[SubScales(6, WithMins = true, Unpack = nameof(UnpackScales), Pack = nameof(PackScales), Bytes = 12,
+    DeviceUnpack = KQuantScales.DeviceUnpack)]
 [HighBits(1, Name = "qh", Packing = Packing.Sliced, Stride = 32)]
 [Codes(4, Packing = Packing.Sliced, Stride = 32)]
 [Integer]

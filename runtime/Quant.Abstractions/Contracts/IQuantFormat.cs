@@ -46,4 +46,11 @@ public interface IQuantFormat<TSelf> where TSelf : struct, IQuantFormat<TSelf>
     static virtual void QuantizeTensorPlanes(ReadOnlySpan<float> weights, QuantMatrix matrix)
     {
     }
+
+    /// <summary>
+    /// The format's OpenCL C source: the dialect prelude, the layout macros and the per-chunk dequantize and
+    /// dot functions that the shared kernel templates (GEMV, GEMM, MoE gather, dequantize) call. Null for a
+    /// format the generator could not write device code for (its QG0023 warning says why), which is the default.
+    /// </summary>
+    static virtual string? OpenClSource => null;
 }

@@ -39,6 +39,9 @@ public abstract class QuantFormatEntry
     /// <summary>See <see cref="IQuantFormat{TSelf}.DotRow"/>.</summary>
     public abstract float DotRow(in QuantRow row, ReadOnlySpan<float> x, SimdLevel level);
 
+    /// <summary>See <see cref="IQuantFormat{TSelf}.OpenClSource"/>: the format's OpenCL C source, or null.</summary>
+    public abstract string? OpenClSource { get; }
+
     /// <inheritdoc/>
     public override string ToString() => Info.Name;
 }
@@ -65,6 +68,9 @@ public sealed class QuantFormatEntry<TFormat> : QuantFormatEntry where TFormat :
 
     /// <inheritdoc/>
     public override float DotRow(in QuantRow row, ReadOnlySpan<float> x, SimdLevel level) => TFormat.DotRow(row, x, level);
+
+    /// <inheritdoc/>
+    public override string? OpenClSource => TFormat.OpenClSource;
 }
 
 /// <summary>

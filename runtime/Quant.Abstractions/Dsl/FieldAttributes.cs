@@ -136,6 +136,15 @@ public sealed class SubScalesAttribute(int bits) : Attribute
 
     /// <summary>The field's size in bytes when <see cref="Unpack"/> is given; computed from the packing otherwise.</summary>
     public int Bytes { get; set; }
+
+    /// <summary>
+    /// The device-C counterpart of <see cref="Unpack"/>, for the GPU kernels (which cannot call C#): the body of
+    /// <c>uint f(const uchar* field, int j)</c>, returning sub-block <c>j</c>'s scale code in bits 0-7 and, with
+    /// <see cref="WithMins"/>, its min code in bits 8-15. It may use C99 statements, <c>uint</c> and <c>uchar</c>;
+    /// <c>field</c> points at the field's first byte. A format with <see cref="Unpack"/> but without this gets no GPU
+    /// kernels (warning QG0023). Pass a <c>const string</c> so that the generator can read it.
+    /// </summary>
+    public string? DeviceUnpack { get; set; }
 }
 
 /// <summary>
