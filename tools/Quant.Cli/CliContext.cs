@@ -67,6 +67,7 @@ internal sealed class CliContext(TextWriter output, TextWriter error, bool isTer
         // The contracts throw it for input that does not fit a format: that is bad data by definition.
         QuantFormatException e => Fail(ExitCodes.BadData, e.Message),
         OutOfMemoryException => Fail(ExitCodes.Failure, "out of memory: the input is too large for this machine."),
+        Runtime.OpenCl.OpenClException e => Fail(ExitCodes.Failure, "OpenCL: " + e.Message),
         _ => Fail(ExitCodes.Failure, $"internal error ({exception.GetType().Name}): {exception.Message}"),
     };
 

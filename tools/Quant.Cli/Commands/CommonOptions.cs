@@ -3,6 +3,8 @@ using System.CommandLine;
 using System.Globalization;
 using System.Linq;
 using Quant.Kernels;
+using Quant.Runtime;
+using Quant.Runtime.OpenCl;
 
 namespace Quant.Cli.Commands;
 
@@ -42,6 +44,50 @@ internal static class CommonOptions
         HelpName = "T",
         DefaultValueFactory = _ => 0,
     };
+
+    /// <summary>A new <c>--backend</c> option: where the kernels run.</summary>
+    public static Option<string> BackendOption()
+    {
+        var option = new Option<string>("--backend")
+        {
+            Description = "Where the kernels run: cpu (the generated SIMD kernels) or opencl (the generated OpenCL C kernels on an OpenCL device).",
+            HelpName = "cpu|opencl",
+            DefaultValueFactory = _ => "cpu",
+        };
+        option.AcceptOnlyFromAmong("cpu", "opencl");
+        return option;
+    }
+
+    /// <summary>A new <c>--device</c> option: which OpenCL device.</summary>
+    public static Option<string?> Device() => new("--device")
+    {
+        Description = $"The OpenCL device: its index or part of its name (default: ${OpenClDevice.EnvironmentVariable}, else the first GPU, else the first device).",
+        HelpName = "NAME",
+    };
+
+    /// <summary>The backend a <c>--backend</c> value names.</summary>
+    public static Backend ResolveBackend(string? value) => value == "opencl" ? Backend.OpenCl : Backend.Cpu;
+
+    /// <summary>
+    /// Places <paramref name="matrix"/> on <paramref name="backend"/>: a device that does not exist is a usage error, an
+    /// OpenCL failure (no platform, a failed build) a failure whose line names the call and its status.
+    /// </summary>
+    public static DeviceQuantMatrix Place(QuantMatrix matrix, Backend backend, string? device, int threads)
+    {
+        if (backend == Backend.Cpu) return new CpuQuantMatrix(matrix) { Threads = threads };
+        try
+        {
+            return DeviceQuantMatrix.Create(matrix, backend, device);
+        }
+        catch (ArgumentException e)
+        {
+            throw CliException.Usage("--device: " + e.Message);
+        }
+        catch (Exception e) when (e is OpenClException or NotSupportedException)
+        {
+            throw CliException.Failure("OpenCL: " + e.Message, e);
+        }
+    }
 
     /// <summary>The registered format named <paramref name="name"/>, or a usage error that lists the known ones.</summary>
     public static FormatKernels ResolveFormat(string? name)

@@ -71,10 +71,14 @@ internal static class RawCommand
         var threads = CommonOptions.Threads();
         var input = Path("IN.bin", "Quantized rows, planes back to back in declaration order.");
         var output = Path("OUT.f32", "float32 rows of K values.");
+        var backend = CommonOptions.BackendOption();
+        var device = CommonOptions.Device();
         var command = new Command("dequantize", "Dequantizes a format's rows to float32.");
         command.Options.Add(format);
         command.Options.Add(columns);
         command.Options.Add(threads);
+        command.Options.Add(backend);
+        command.Options.Add(device);
         command.Arguments.Add(input);
         command.Arguments.Add(output);
         command.SetAction(parse => context.Guard(() =>
@@ -89,9 +93,10 @@ internal static class RawCommand
 
             var matrix = RawFiles.ReadQuantMatrix(inPath, "input", info, k);
             float[] floats = AllocateFloats(matrix.Rows, k, inPath);
-            kernels.Dequantize(matrix, floats, workers);
+            var where = CommonOptions.ResolveBackend(parse.GetValue(backend));
+            using (var placed = CommonOptions.Place(matrix, where, parse.GetValue(device), workers)) placed.Dequantize(floats);
             RawFiles.WriteFloats(outPath, floats);
-            context.Out.WriteLine(Text($"{outPath}: {matrix.Rows} x {k} float32 from {info.Name}"));
+            context.Out.WriteLine(Text($"{outPath}: {matrix.Rows} x {k} float32 from {info.Name}{On(where, parse.GetValue(device))}"));
             return ExitCodes.Success;
         }));
         return command;
@@ -105,10 +110,14 @@ internal static class RawCommand
         var weightArg = Path("W.bin", "The quantized weight W [N, K], planes back to back.");
         var activationArg = Path("X.f32", "The activation x: exactly K float32.");
         var output = Path("Y.f32", "y = W x: N float32.");
+        var backend = CommonOptions.BackendOption();
+        var device = CommonOptions.Device();
         var command = new Command("matvec", "GEMV with the fused dequantize-and-dot kernel: y[n] = sum_k W[n, k] x[k].");
         command.Options.Add(format);
         command.Options.Add(columns);
         command.Options.Add(threads);
+        command.Options.Add(backend);
+        command.Options.Add(device);
         command.Arguments.Add(weightArg);
         command.Arguments.Add(activationArg);
         command.Arguments.Add(output);
@@ -125,13 +134,18 @@ internal static class RawCommand
             var weight = RawFiles.ReadQuantMatrix(wPath, "weight", info, k);
             float[] x = RawFiles.ReadFloatVector(xPath, "activation", k);
             var y = new float[weight.Rows];
-            kernels.MatMul(weight, x, y, default, workers);
+            var where = CommonOptions.ResolveBackend(parse.GetValue(backend));
+            using (var placed = CommonOptions.Place(weight, where, parse.GetValue(device), workers)) placed.MatMul(x, y);
             RawFiles.WriteFloats(yPath, y);
-            context.Out.WriteLine(Text($"{yPath}: {weight.Rows} float32 = {info.Name} [{weight.Rows}, {k}] x [{k}]"));
+            context.Out.WriteLine(Text($"{yPath}: {weight.Rows} float32 = {info.Name} [{weight.Rows}, {k}] x [{k}]{On(where, parse.GetValue(device))}"));
             return ExitCodes.Success;
         }));
         return command;
     }
+
+    /// <summary>" on OpenCL device ..." for device runs, nothing for the CPU (whose output lines stay as they were).</summary>
+    private static string On(Runtime.Backend backend, string? device)
+        => backend == Runtime.Backend.Cpu ? "" : ", on OpenCL device " + Runtime.OpenCl.OpenClContext.Shared(device).Device.FullName;
 
     /// <summary>A float buffer for a whole matrix, or bad data when it cannot be one array.</summary>
     internal static float[] AllocateFloats(long rows, long columns, string source)
