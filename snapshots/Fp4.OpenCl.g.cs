@@ -29,7 +29,6 @@ namespace Quant.Kernels
         #define QG_AS_FLOAT(u) as_float(u)
         #define QG_AS_UINT(f) as_uint(f)
         #define QG_STORE_HALF(v, p) vstore_half_rte((v), 0, (p))
-        QG_FN float qg_half_bits(uint h) { ushort s = (ushort)h; return vload_half(0, (const __private half*)&s); }
         /* Helpers shared by every dialect. qg_uNa reads an N-bit little-endian word the generator proved aligned;
            qg_uN reads one at any address. */
         QG_FN uint qg_u8(QG_STAGED const uchar* p) { return p[0]; }
@@ -39,10 +38,15 @@ namespace Quant.Kernels
         QG_FN uint qg_u32a(QG_STAGED const uchar* p) { return *(QG_STAGED const uint*)p; }
         /* A float whose mantissa holds the integer bits v < 2^23: (qg_magic(v) - 2^23) == v exactly, without a conversion. */
         QG_FN float qg_magic(uint v) { return QG_AS_FLOAT(v | 0x4B000000u); }
+        /* binary16 to float32, exactly, with integer operations only (no denormal arithmetic): a subnormal m * 2^-24 is a
+           normal float32; a NaN decodes to the quiet NaN with its sign, as the CPU decoders do. */
         QG_FN float qg_half(uint h)
         {
-            /* A binary16 NaN decodes to the quiet NaN with its sign, as the CPU decoders do. */
-            return (h & 0x7C00u) == 0x7C00u && (h & 0x03FFu) != 0u ? QG_AS_FLOAT((h & 0x8000u) << 16 | 0x7FC00000u) : qg_half_bits(h);
+            uint sign = (h & 0x8000u) << 16, e = h >> 10 & 31u, m = h & 0x3FFu;
+            uint bits = e == 31u ? (m != 0u ? 0x7FC00000u : 0x7F800000u)
+                : e == 0u ? QG_AS_UINT((float)m * 5.9604645E-08f)
+                : ((h & 0x7FFFu) << 13) + 0x38000000u;
+            return QG_AS_FLOAT(bits | sign);
         }
         QG_FN float qg_bf16(uint h) { return QG_AS_FLOAT(h << 16); }
         /* 2^(e - 127 + f), exactly, subnormal where it is one; 255 is a power of two too (no NaN), as ggml reads it. */

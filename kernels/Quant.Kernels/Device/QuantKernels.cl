@@ -82,12 +82,24 @@ QG_FN void qk_stage_plane(QG_GLOBAL const uchar* plane, int bytes, int extent, Q
     size_t aligned = (size_t)src | rowBytes | (size_t)n;
     if ((aligned & 15) == 0)
     {
-        int units = n / 16;
-        for (int t = lid; t < rows * units; t += QK_WG)
+        /* Four loads in flight per work-item before their stores: staging is what keeps the memory busy. */
+        int units = n / 16, total = rows * units;
+        for (int t0 = lid; t0 < total; t0 += 4 * QK_WG)
         {
-            int r = t / units, i = t - r * units;
-            size_t srcRow = tiled ? (size_t)((row0 + r) / QF_TILE_ROWS) - firstRow : (size_t)r;
-            ((QG_LOCAL uint4*)(dst + r * stride))[i] = ((QG_GLOBAL const uint4*)(src + srcRow * rowBytes))[i];
+            uint4 v[4];
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+            {
+                int t = t0 + j * QK_WG, r = t / units, i = t - r * units;
+                size_t srcRow = tiled ? (size_t)((row0 + r) / QF_TILE_ROWS) - firstRow : (size_t)r;
+                if (t < total) v[j] = ((QG_GLOBAL const uint4*)(src + srcRow * rowBytes))[i];
+            }
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+            {
+                int t = t0 + j * QK_WG, r = t / units, i = t - r * units;
+                if (t < total) ((QG_LOCAL uint4*)(dst + r * stride))[i] = v[j];
+            }
         }
     }
     else if ((aligned & 3) == 0)
@@ -136,6 +148,7 @@ QG_FN void qk_load_x(QG_GLOBAL const float* x, int e, int k, float* xv)
 {
     if (e + QF_CHUNK <= k && ((size_t)(x + e) & 15) == 0)
     {
+#pragma unroll
         for (int i = 0; i < QF_CHUNK; i += 4)
         {
             float4 v = *(QG_GLOBAL const float4*)(x + e + i);
@@ -144,6 +157,7 @@ QG_FN void qk_load_x(QG_GLOBAL const float* x, int e, int k, float* xv)
     }
     else
     {
+#pragma unroll
         for (int i = 0; i < QF_CHUNK; i++) xv[i] = e + i < k ? x[e + i] : 0.0f;
     }
 }
@@ -155,6 +169,7 @@ QG_FN void qk_dot_rows(QG_GLOBAL const uchar* p0, QG_GLOBAL const uchar* p1, QG_
 {
     int lid = QG_LID();
     float acc[QK_ROWS], ts[QK_ROWS];
+#pragma unroll
     for (int r = 0; r < QK_ROWS; r++)
     {
         acc[r] = 0.0f;
@@ -171,6 +186,7 @@ QG_FN void qk_dot_rows(QG_GLOBAL const uchar* p0, QG_GLOBAL const uchar* p1, QG_
         {
             float xv[QF_CHUNK];
             qk_load_x(x, seg0 + c * QF_CHUNK, k, xv);
+#pragma unroll
             for (int r = 0; r < QK_ROWS; r++)
             {
                 if (r < rows) acc[r] += qf_dot_chunk(QK_PLANES_OF(stage, QK_ROW_STAGE, QK_S0, QK_S1, QK_S2, r), tv, ts[r], c, xv);
@@ -178,6 +194,7 @@ QG_FN void qk_dot_rows(QG_GLOBAL const uchar* p0, QG_GLOBAL const uchar* p1, QG_
         }
     }
     /* Work-group sum: 32 work-items per row each add every 32nd partial sum, then one adds those 32. */
+#pragma unroll
     for (int r = 0; r < QK_ROWS; r++) red[r * QK_WG + lid] = acc[r];
     QG_BARRIER();
     if (lid < QK_ROWS * 32)
@@ -234,6 +251,7 @@ QG_FN void qk_dequantize(QG_GLOBAL const uchar* p0, QG_GLOBAL const uchar* p1, Q
     qk_load_table(tv, lid);
     int row0 = QG_GROUP(0) * QK_ROWS, count0 = min(QK_ROWS, rows - row0);
     float ts[QK_ROWS];
+#pragma unroll
     for (int r = 0; r < QK_ROWS; r++) ts[r] = qk_tensor_scale(p0, p1, p2, p3, row0 + min(r, count0 - 1), rowsPerExpert);
     for (int seg0 = 0; seg0 < k; seg0 += QK_SEG)
     {
@@ -251,6 +269,7 @@ QG_FN void qk_dequantize(QG_GLOBAL const uchar* p0, QG_GLOBAL const uchar* p1, Q
                 qf_dequantize_chunk(QK_PLANES_OF(stage, QK_ROW_STAGE, QK_S0, QK_S1, QK_S2, r), tv, ts[r], c, w);
                 size_t at = (size_t)(row0 + r) * k + seg0 + c * QF_CHUNK;
                 int valid = min(QF_CHUNK, count - c * QF_CHUNK);
+#pragma unroll
                 for (int i = 0; i < QF_CHUNK; i++)
                 {
                     if (i < valid)
@@ -297,6 +316,7 @@ QG_KERNEL QG_WG_SIZE(QK_WG) void quant_gemm(QG_GLOBAL const uchar* p0, QG_GLOBAL
     int rows = min(QK_TM, n - m0), tm = lid / 16, tn = lid % 16;
     float ts = lid < rows ? qk_tensor_scale(p0, p1, p2, p3, m0 + lid, rowsPerExpert) : 1.0f;
     float acc[16];
+#pragma unroll
     for (int i = 0; i < 16; i++) acc[i] = 0.0f;
     for (int seg0 = 0; seg0 < k; seg0 += QK_GSEG)
     {
@@ -311,6 +331,7 @@ QG_KERNEL QG_WG_SIZE(QK_WG) void quant_gemm(QG_GLOBAL const uchar* p0, QG_GLOBAL
             {
                 float w[QF_CHUNK];
                 if (lid < rows) qf_dequantize_chunk(QK_PLANES_OF(stage, QK_GROW_STAGE, QK_G0, QK_G1, QK_G2, lid), tv, ts, c, w);
+#pragma unroll
                 for (int i = 0; i < QF_CHUNK; i++) wt[i * QK_TPAD + lid] = lid < rows ? w[i] : 0.0f;
             }
             int e0 = seg0 + c * QF_CHUNK;
@@ -322,6 +343,7 @@ QG_KERNEL QG_WG_SIZE(QK_WG) void quant_gemm(QG_GLOBAL const uchar* p0, QG_GLOBAL
                 for (int j = 0; j < 4; j++) xt[(i + j) * QK_TPAD + bn] = ok && e0 + i + j < k ? xr[j] : 0.0f;
             }
             QG_BARRIER();
+#pragma unroll 8
             for (int i = 0; i < QF_CHUNK; i++)
             {
                 float4 a = *(QG_LOCAL const float4*)(wt + i * QK_TPAD + tm * 4);
@@ -334,11 +356,13 @@ QG_KERNEL QG_WG_SIZE(QK_WG) void quant_gemm(QG_GLOBAL const uchar* p0, QG_GLOBAL
             QG_BARRIER();
         }
     }
+#pragma unroll
     for (int mi = 0; mi < 4; mi++)
     {
         int row = m0 + tm * 4 + mi;
         if (row >= n) continue;
         float bi = hasBias ? bias[row] : 0.0f;
+#pragma unroll
         for (int ni = 0; ni < 4; ni++)
         {
             int bb = b0 + tn * 4 + ni;
