@@ -24,6 +24,7 @@ namespace Quant.Kernels
         #define QG_WG_SIZE(n) __attribute__((reqd_work_group_size(n, 1, 1)))
         #define QG_LID() ((int)get_local_id(0))
         #define QG_GROUP(d) ((int)get_group_id(d))
+        #define QG_GROUPS(d) ((int)get_num_groups(d))
         #define QG_BARRIER() barrier(CLK_LOCAL_MEM_FENCE)
         #define QG_MAD(a, b, c) mad(a, b, c)
         #define QG_AS_FLOAT(u) as_float(u)

@@ -47,7 +47,7 @@ public sealed class CliBackendTests : IDisposable
         Assert.Equal(System.IO.File.ReadAllBytes(File("cpu.f32")), System.IO.File.ReadAllBytes(File("gpu.f32")));
 
         Assert.Equal(0, Run("raw", "matvec", "-f", format, "-k", "512", File("w.bin"), File("x.f32"), File("ycpu.f32")).Code);
-        var gemv = Run("raw", "matvec", "-f", format, "-k", "512", "--backend", "opencl", "--device", "0", File("w.bin"), File("x.f32"), File("ygpu.f32"));
+        var gemv = Run("raw", "matvec", "-f", format, "-k", "512", "--backend", "opencl", "--device", OpenClTestDevice.Context.Device.Index.ToString(System.Globalization.CultureInfo.InvariantCulture), File("w.bin"), File("x.f32"), File("ygpu.f32"));
         Assert.True(gemv.Code == 0, gemv.Err);
         var w = MemoryMarshal.Cast<byte, float>(System.IO.File.ReadAllBytes(File("cpu.f32"))).ToArray();
         var x = MemoryMarshal.Cast<byte, float>(System.IO.File.ReadAllBytes(File("x.f32"))).ToArray();

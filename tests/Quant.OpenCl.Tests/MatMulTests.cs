@@ -1,5 +1,6 @@
 using System;
 using System.Diagnostics;
+using System.Linq;
 using Quant.Formats.Tests.Support;
 using Quant.Kernels;
 using Quant.Runtime;
@@ -8,7 +9,7 @@ using Xunit.Abstractions;
 namespace Quant.OpenCl.Tests;
 
 /// <summary>
-/// GEMV (batch 1 to 3) and the tiled GEMM (batches 9 and 70: partial tiles both ways) of every format on the device,
+/// GEMV (batch 1 to 3; staged and streaming) and the tiled GEMM (batches 9 and 70: partial tiles both ways) of every format on the device,
 /// against the float64 product of the CPU-dequantized weights: within 1e-5 of sum |w x|, with and without bias.
 /// </summary>
 public sealed class MatMulTests(ITestOutputHelper output)
@@ -22,11 +23,13 @@ public sealed class MatMulTests(ITestOutputHelper output)
         var failures = new FailureLog();
         ulong seed = 8000;
         var clock = Stopwatch.StartNew();
-        foreach (var (rows, k) in Cases.Shapes(FormatKernels.For(format).Info))
+        // The catalogue shapes run the staged GEMV; 131 x 2048 (one segment, rows of whole 16-byte units) the streaming one.
+        foreach (var (rows, k) in Cases.Shapes(FormatKernels.For(format).Info).Append((131, 2048)))
         {
             var (matrix, kernels) = Cases.Quantized(format, rows, k, seed);
             var w = Cases.CpuFloats(kernels, matrix);
             using var device = new OpenClQuantMatrix(context, matrix);
+            if (k == 2048) Assert.True(device.StreamingGemv, $"{format}: 131 x 2048 should run the streaming GEMV");
             var rng = new SplitMix64(seed++);
             var bias = TestData.Matrix(rng, 1, rows, Dist.Gaussian);
             foreach (int batch in new[] { 1, 3 })

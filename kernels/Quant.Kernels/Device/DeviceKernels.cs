@@ -44,14 +44,10 @@ public static partial class DeviceKernels
     /// <exception cref="ArgumentException">The source lacks the layout macros.</exception>
     public static int RowsPerGroup(string formatSource)
     {
-        var macros = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (Match match in LayoutMacro().Matches(formatSource))
-        {
-            macros[match.Groups[1].Value] = int.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture);
-        }
+        var macros = Macros(formatSource);
         int Get(string name) => macros.TryGetValue(name, out int value) ? value : throw new ArgumentException($"The format source defines no {name}.", nameof(formatSource));
-        int block = Get("QF_BLOCK"), chunk = Get("QF_CHUNK"), unit = Get("QF_UNIT");
-        int segment = Math.Max(1, WorkGroupSize * chunk / unit) * unit;
+        int block = Get("QF_BLOCK");
+        int segment = SegmentElements(formatSource);
         long rowStage = 0;
         for (int p = 0; p < 4; p++)
         {
@@ -59,6 +55,29 @@ public static partial class DeviceKernels
             rowStage += ((long)segment / block * Get($"QF_P{p}_BYTES") + 15) / 16 * 16 + 16;
         }
         return rowStage * 4 <= 32768 ? 4 : rowStage * 2 <= 32768 ? 2 : 1;
+    }
+
+    /// <summary>Elements of a row that the GEMV and dequantize kernels stage at a time (a whole number of blocks and chunks).</summary>
+    public static int SegmentElements(string formatSource)
+    {
+        var macros = Macros(formatSource);
+        int chunk = macros["QF_CHUNK"], unit = macros["QF_UNIT"];
+        return Math.Max(1, WorkGroupSize * chunk / unit) * unit;
+    }
+
+    /// <summary>Elements a work-item decodes at a time (<c>QF_CHUNK</c>).</summary>
+    public static int ChunkElements(string formatSource) => Macros(formatSource)["QF_CHUNK"];
+
+    private static Dictionary<string, int> Macros(string formatSource)
+    {
+        ArgumentNullException.ThrowIfNull(formatSource);
+        var macros = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (Match match in LayoutMacro().Matches(formatSource))
+        {
+            macros[match.Groups[1].Value] = int.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture);
+        }
+        if (!macros.ContainsKey("QF_CHUNK") || !macros.ContainsKey("QF_UNIT")) throw new ArgumentException("The format source defines no layout macros.", nameof(formatSource));
+        return macros;
     }
 
     [GeneratedRegex(@"^\s*#define (QF_\w+) (-?\d+)", RegexOptions.Multiline | RegexOptions.CultureInvariant)]

@@ -80,9 +80,33 @@ QG_FN void qk_stage_plane(QG_GLOBAL const uchar* plane, int bytes, int extent, Q
     /* Tile planes: rows of one tile read the same bytes. */
     int tiled = extent == 1;
     size_t aligned = (size_t)src | rowBytes | (size_t)n;
-    if ((aligned & 15) == 0)
+    if ((aligned & 15) == 0 && n / 16 >= QK_WG / 4)
     {
-        /* Four loads in flight per work-item before their stores: staging is what keeps the memory busy. */
+        /* Long rows (GEMV, dequantize): four rows' loads in flight per work-item before their stores, no divisions. */
+        int units = n / 16;
+        for (int r0 = 0; r0 < rows; r0 += 4)
+        {
+            for (int i = lid; i < units; i += QK_WG)
+            {
+                uint4 v[4];
+#pragma unroll
+                for (int j = 0; j < 4; j++)
+                {
+                    int r = r0 + j;
+                    size_t srcRow = tiled ? (size_t)((row0 + r) / QF_TILE_ROWS) - firstRow : (size_t)r;
+                    if (r < rows) v[j] = ((QG_GLOBAL const uint4*)(src + srcRow * rowBytes))[i];
+                }
+#pragma unroll
+                for (int j = 0; j < 4; j++)
+                {
+                    if (r0 + j < rows) ((QG_LOCAL uint4*)(dst + (r0 + j) * stride))[i] = v[j];
+                }
+            }
+        }
+    }
+    else if ((aligned & 15) == 0)
+    {
+        /* Many short rows (the GEMM's tiles): the work-items spread over rows and units together. */
         int units = n / 16, total = rows * units;
         for (int t0 = lid; t0 < total; t0 += 4 * QK_WG)
         {
@@ -162,6 +186,37 @@ QG_FN void qk_load_x(QG_GLOBAL const float* x, int e, int k, float* xv)
     }
 }
 
+/* y[r] = the work-group's sum of acc[r] + bias[r] for r < rows: halving steps down to 32 partial sums per row, then 8
+   work-items add 4 each and one adds those 8 (short serial chains: this phase is latency, not work). */
+QG_FN void qk_reduce_rows(float* acc, int rows, QG_GLOBAL const float* bias, int hasBias, QG_GLOBAL float* y, QG_LOCAL float* red, int lid)
+{
+#pragma unroll
+    for (int r = 0; r < QK_ROWS; r++) red[r * QK_WG + lid] = acc[r];
+    QG_BARRIER();
+    for (int step = QK_WG / 2; step >= 32; step /= 2)
+    {
+        if (lid < step)
+        {
+#pragma unroll
+            for (int r = 0; r < QK_ROWS; r++) red[r * QK_WG + lid] += red[r * QK_WG + lid + step];
+        }
+        QG_BARRIER();
+    }
+    if (lid < QK_ROWS * 8)
+    {
+        int r = lid / 8, l = lid % 8;
+        red[QK_ROWS * QK_WG + lid] = red[r * QK_WG + l] + red[r * QK_WG + l + 8] + red[r * QK_WG + l + 16] + red[r * QK_WG + l + 24];
+    }
+    QG_BARRIER();
+    if (lid < rows)
+    {
+        float s = 0.0f;
+#pragma unroll
+        for (int i = 0; i < 8; i++) s += red[QK_ROWS * QK_WG + lid * 8 + i];
+        y[lid] = s + (hasBias ? bias[lid] : 0.0f);
+    }
+}
+
 /* y[r] = W[row0 + r] . x + bias[r] for up to QK_ROWS rows: the body of GEMV and of the gather. */
 QG_FN void qk_dot_rows(QG_GLOBAL const uchar* p0, QG_GLOBAL const uchar* p1, QG_GLOBAL const uchar* p2, QG_GLOBAL const uchar* p3,
     int k, int row0, int rows, int rowsPerExpert, QG_GLOBAL const float* x, QG_GLOBAL const float* bias, int hasBias, QG_GLOBAL float* y,
@@ -193,37 +248,123 @@ QG_FN void qk_dot_rows(QG_GLOBAL const uchar* p0, QG_GLOBAL const uchar* p1, QG_
             }
         }
     }
-    /* Work-group sum: 32 work-items per row each add every 32nd partial sum, then one adds those 32. */
-#pragma unroll
-    for (int r = 0; r < QK_ROWS; r++) red[r * QK_WG + lid] = acc[r];
-    QG_BARRIER();
-    if (lid < QK_ROWS * 32)
-    {
-        int r = lid / 32, l = lid % 32;
-        float s = 0.0f;
-        for (int i = l; i < QK_WG; i += 32) s += red[r * QK_WG + i];
-        red[QK_ROWS * QK_WG + lid] = s;
-    }
-    QG_BARRIER();
-    if (lid < rows)
-    {
-        float s = 0.0f;
-        for (int i = 0; i < 32; i++) s += red[QK_ROWS * QK_WG + lid * 32 + i];
-        y[lid] = s + (hasBias ? bias[lid] : 0.0f);
-    }
+    qk_reduce_rows(acc, rows, bias, hasBias, y, red, lid);
 }
 
 /* GEMV: y[b, n] = x[b] . W[n] + bias[n]. Global size (ceil(n / QK_ROWS) * QK_WG, batch). */
 QG_KERNEL QG_WG_SIZE(QK_WG) void quant_gemv(QG_GLOBAL const uchar* p0, QG_GLOBAL const uchar* p1, QG_GLOBAL const uchar* p2, QG_GLOBAL const uchar* p3,
     int n, int k, int rowsPerExpert, QG_GLOBAL const float* x, QG_GLOBAL const float* bias, int hasBias, QG_GLOBAL float* y)
 {
-    QG_LOCAL uchar stage[QK_ROWS * QK_ROW_STAGE];
+    QG_LOCAL uint4 stage16[QK_ROWS * QK_ROW_STAGE / 16]; /* uint4: 16-byte aligned, as the wide loads of staged bytes need */
+    QG_LOCAL uchar* stage = (QG_LOCAL uchar*)stage16;
     QG_LOCAL float tv[QK_TABLE];
-    QG_LOCAL float red[QK_ROWS * QK_WG + QK_ROWS * 32];
+    QG_LOCAL float red[QK_ROWS * QK_WG + QK_ROWS * 8];
     qk_load_table(tv, QG_LID());
     int row0 = QG_GROUP(0) * QK_ROWS, b = QG_GROUP(1);
     qk_dot_rows(p0, p1, p2, p3, k, row0, min(QK_ROWS, n - row0), rowsPerExpert, x + (size_t)b * k, bias + row0, hasBias,
         y + (size_t)b * n + row0, stage, tv, red);
+}
+
+/* ---- streaming GEMV: persistent work-groups that fetch the next rows while they compute these ----
+   For rows that fit one segment (K <= QK_SEG, a whole number of chunks) whose plane rows are whole 16-byte units: each
+   work-group loops over groups of QK_ROWS rows, keeps the next group's bytes in registers (loads in flight) while it
+   decodes the current one from local memory, so the memory never waits for a barrier. */
+#define QK_UNITS(BYTES, EXTENT) ((EXTENT) == 2 ? 1 : ((QK_SEG / QF_BLOCK * (BYTES) / 16) + QK_WG - 1) / QK_WG)
+#define QK_U0 QK_UNITS(QF_P0_BYTES, QF_P0_EXTENT)
+#define QK_U1 QK_UNITS(QF_P1_BYTES, QF_P1_EXTENT)
+#define QK_U2 QK_UNITS(QF_P2_BYTES, QF_P2_EXTENT)
+#define QK_U3 QK_UNITS(QF_P3_BYTES, QF_P3_EXTENT)
+
+/* Issues the loads of rows [row0, row0 + rows) of one plane: work-item lid takes 16-byte units lid, lid + QK_WG, ... */
+QG_FN void qk_fetch_plane(QG_GLOBAL const uchar* plane, int bytes, int extent, int k, int row0, int rows, int lid, uint4* v, int perRow)
+{
+    if (extent == 2 || bytes == 0) return;
+    size_t rowBytes = (size_t)(k / QF_BLOCK) * bytes;
+    int units = (int)(rowBytes / 16);
+#pragma unroll
+    for (int r = 0; r < QK_ROWS; r++)
+    {
+        size_t row = extent == 1 ? (size_t)((row0 + r) / QF_TILE_ROWS) : (size_t)(row0 + r);
+#pragma unroll
+        for (int u = 0; u < perRow; u++)
+        {
+            int i = lid + u * QK_WG;
+            if (r < rows && i < units) v[r * perRow + u] = ((QG_GLOBAL const uint4*)(plane + row * rowBytes))[i];
+        }
+    }
+}
+
+QG_FN void qk_keep_plane(int bytes, int extent, int k, int rows, int lid, const uint4* v, int perRow, QG_LOCAL uchar* dst)
+{
+    if (extent == 2 || bytes == 0) return;
+    int units = (int)((size_t)(k / QF_BLOCK) * bytes / 16);
+#pragma unroll
+    for (int r = 0; r < QK_ROWS; r++)
+    {
+#pragma unroll
+        for (int u = 0; u < perRow; u++)
+        {
+            int i = lid + u * QK_WG;
+            if (r < rows && i < units) ((QG_LOCAL uint4*)(dst + r * QK_ROW_STAGE))[i] = v[r * perRow + u];
+        }
+    }
+}
+
+#define QK_FETCH_ALL(ROW0, ROWS)                                                                                          \
+    qk_fetch_plane(p0, QF_P0_BYTES, QF_P0_EXTENT, k, ROW0, ROWS, lid, v0, QK_U0);                                          \
+    if (QF_PLANES > 1) qk_fetch_plane(p1, QF_P1_BYTES, QF_P1_EXTENT, k, ROW0, ROWS, lid, v1, QK_U1);                       \
+    if (QF_PLANES > 2) qk_fetch_plane(p2, QF_P2_BYTES, QF_P2_EXTENT, k, ROW0, ROWS, lid, v2, QK_U2);                       \
+    if (QF_PLANES > 3) qk_fetch_plane(p3, QF_P3_BYTES, QF_P3_EXTENT, k, ROW0, ROWS, lid, v3, QK_U3)
+
+/* Global size (groups * QK_WG, batch) for any number of groups (a few per compute unit); the host checks the conditions above. */
+QG_KERNEL QG_WG_SIZE(QK_WG) void quant_gemv_stream(QG_GLOBAL const uchar* p0, QG_GLOBAL const uchar* p1, QG_GLOBAL const uchar* p2,
+    QG_GLOBAL const uchar* p3, int n, int k, int rowsPerExpert, QG_GLOBAL const float* x, QG_GLOBAL const float* bias, int hasBias,
+    QG_GLOBAL float* y)
+{
+    QG_LOCAL uint4 stage16[QK_ROWS * QK_ROW_STAGE / 16];
+    QG_LOCAL uchar* stage = (QG_LOCAL uchar*)stage16;
+    QG_LOCAL float tv[QK_TABLE];
+    QG_LOCAL float red[QK_ROWS * QK_WG + QK_ROWS * 8];
+    int lid = QG_LID(), b = QG_GROUP(1), groups = (n + QK_ROWS - 1) / QK_ROWS, chunks = k / QF_CHUNK;
+    qk_load_table(tv, lid);
+    x += (size_t)b * k;
+    y += (size_t)b * n;
+    uint4 v0[QK_ROWS * QK_U0], v1[QK_ROWS * QK_U1], v2[QK_ROWS * QK_U2], v3[QK_ROWS * QK_U3];
+    int g = QG_GROUP(0);
+    if (g < groups)
+    {
+        QK_FETCH_ALL(g * QK_ROWS, min(QK_ROWS, n - g * QK_ROWS));
+    }
+    for (; g < groups; g += QG_GROUPS(0))
+    {
+        int row0 = g * QK_ROWS, rows = min(QK_ROWS, n - row0);
+        QG_BARRIER();
+        qk_keep_plane(QF_P0_BYTES, QF_P0_EXTENT, k, rows, lid, v0, QK_U0, stage);
+        if (QF_PLANES > 1) qk_keep_plane(QF_P1_BYTES, QF_P1_EXTENT, k, rows, lid, v1, QK_U1, stage + QK_S0);
+        if (QF_PLANES > 2) qk_keep_plane(QF_P2_BYTES, QF_P2_EXTENT, k, rows, lid, v2, QK_U2, stage + QK_S0 + QK_S1);
+        if (QF_PLANES > 3) qk_keep_plane(QF_P3_BYTES, QF_P3_EXTENT, k, rows, lid, v3, QK_U3, stage + QK_S0 + QK_S1 + QK_S2);
+        QG_BARRIER();
+        int next = g + QG_GROUPS(0);
+        if (next < groups)
+        {
+            QK_FETCH_ALL(next * QK_ROWS, min(QK_ROWS, n - next * QK_ROWS));
+        }
+        float acc[QK_ROWS];
+#pragma unroll
+        for (int r = 0; r < QK_ROWS; r++) acc[r] = 0.0f;
+        if (lid < chunks)
+        {
+            float xv[QF_CHUNK];
+            qk_load_x(x, lid * QF_CHUNK, k, xv);
+#pragma unroll
+            for (int r = 0; r < QK_ROWS; r++)
+            {
+                float ts = qk_tensor_scale(p0, p1, p2, p3, row0 + min(r, rows - 1), rowsPerExpert);
+                if (r < rows) acc[r] = qf_dot_chunk(QK_PLANES_OF(stage, QK_ROW_STAGE, QK_S0, QK_S1, QK_S2, r), tv, ts, lid, xv);
+            }
+        }
+        qk_reduce_rows(acc, rows, bias + row0, hasBias, y + row0, red, lid);
+    }
 }
 
 /* The MoE gather: y[p] = x[p / pairsPerXRow] . W[e * n + row] + bias[e, row] for each token-slot pair p, with e = indices[p]
@@ -233,9 +374,10 @@ QG_KERNEL QG_WG_SIZE(QK_WG) void quant_gather(QG_GLOBAL const uchar* p0, QG_GLOB
     int n, int k, int rowsPerExpert, QG_GLOBAL const float* x, int pairsPerXRow, QG_GLOBAL const int* indices, QG_GLOBAL const float* bias, int hasBias,
     QG_GLOBAL float* y)
 {
-    QG_LOCAL uchar stage[QK_ROWS * QK_ROW_STAGE];
+    QG_LOCAL uint4 stage16[QK_ROWS * QK_ROW_STAGE / 16]; /* uint4: 16-byte aligned, as the wide loads of staged bytes need */
+    QG_LOCAL uchar* stage = (QG_LOCAL uchar*)stage16;
     QG_LOCAL float tv[QK_TABLE];
-    QG_LOCAL float red[QK_ROWS * QK_WG + QK_ROWS * 32];
+    QG_LOCAL float red[QK_ROWS * QK_WG + QK_ROWS * 8];
     qk_load_table(tv, QG_LID());
     int row0 = QG_GROUP(0) * QK_ROWS, pair = QG_GROUP(1), e = indices[pair];
     qk_dot_rows(p0, p1, p2, p3, k, e * n + row0, min(QK_ROWS, n - row0), rowsPerExpert, x + (size_t)(pair / pairsPerXRow) * k, bias + (size_t)e * n + row0, hasBias,
@@ -286,7 +428,8 @@ QG_FN void qk_dequantize(QG_GLOBAL const uchar* p0, QG_GLOBAL const uchar* p1, Q
 QG_KERNEL QG_WG_SIZE(QK_WG) void quant_dequantize_f32(QG_GLOBAL const uchar* p0, QG_GLOBAL const uchar* p1, QG_GLOBAL const uchar* p2,
     QG_GLOBAL const uchar* p3, int rows, int k, int rowsPerExpert, QG_GLOBAL float* y)
 {
-    QG_LOCAL uchar stage[QK_ROWS * QK_ROW_STAGE];
+    QG_LOCAL uint4 stage16[QK_ROWS * QK_ROW_STAGE / 16]; /* uint4: 16-byte aligned, as the wide loads of staged bytes need */
+    QG_LOCAL uchar* stage = (QG_LOCAL uchar*)stage16;
     QG_LOCAL float tv[QK_TABLE];
     qk_dequantize(p0, p1, p2, p3, rows, k, rowsPerExpert, y, 0, stage, tv);
 }
@@ -294,7 +437,8 @@ QG_KERNEL QG_WG_SIZE(QK_WG) void quant_dequantize_f32(QG_GLOBAL const uchar* p0,
 QG_KERNEL QG_WG_SIZE(QK_WG) void quant_dequantize_f16(QG_GLOBAL const uchar* p0, QG_GLOBAL const uchar* p1, QG_GLOBAL const uchar* p2,
     QG_GLOBAL const uchar* p3, int rows, int k, int rowsPerExpert, QG_GLOBAL half* y)
 {
-    QG_LOCAL uchar stage[QK_ROWS * QK_ROW_STAGE];
+    QG_LOCAL uint4 stage16[QK_ROWS * QK_ROW_STAGE / 16]; /* uint4: 16-byte aligned, as the wide loads of staged bytes need */
+    QG_LOCAL uchar* stage = (QG_LOCAL uchar*)stage16;
     QG_LOCAL float tv[QK_TABLE];
     qk_dequantize(p0, p1, p2, p3, rows, k, rowsPerExpert, 0, y, stage, tv);
 }
@@ -306,9 +450,13 @@ QG_KERNEL QG_WG_SIZE(QK_WG) void quant_dequantize_f16(QG_GLOBAL const uchar* p0,
 QG_KERNEL QG_WG_SIZE(QK_WG) void quant_gemm(QG_GLOBAL const uchar* p0, QG_GLOBAL const uchar* p1, QG_GLOBAL const uchar* p2, QG_GLOBAL const uchar* p3,
     int n, int k, int rowsPerExpert, int batch, QG_GLOBAL const float* x, QG_GLOBAL const float* bias, int hasBias, QG_GLOBAL float* y)
 {
-    QG_LOCAL uchar stage[QK_TM * QK_GROW_STAGE];
-    QG_LOCAL float wt[QF_CHUNK * QK_TPAD];
-    QG_LOCAL float xt[QF_CHUNK * QK_TPAD];
+    /* Declared as 16-byte vectors: local arrays of bytes or floats need not be aligned for the wide loads. */
+    QG_LOCAL uint4 stage16[QK_TM * QK_GROW_STAGE / 16];
+    QG_LOCAL float4 wt4[QF_CHUNK * QK_TPAD / 4];
+    QG_LOCAL float4 xt4[QF_CHUNK * QK_TPAD / 4];
+    QG_LOCAL uchar* stage = (QG_LOCAL uchar*)stage16;
+    QG_LOCAL float* wt = (QG_LOCAL float*)wt4;
+    QG_LOCAL float* xt = (QG_LOCAL float*)xt4;
     QG_LOCAL float tv[QK_TABLE];
     int lid = QG_LID();
     qk_load_table(tv, lid);

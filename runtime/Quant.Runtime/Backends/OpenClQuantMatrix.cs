@@ -25,14 +25,33 @@ public enum MatMulKernel
 /// <remarks>Calls on one instance are serialised (kernel arguments are per instance); instances may be used from different threads.</remarks>
 public sealed class OpenClQuantMatrix : DeviceQuantMatrix
 {
+    /// <summary>Environment variable: rows per work-group of GEMV, gather and dequantize (1 to 4), instead of the layout's choice.</summary>
+    public const string RowsVariable = "QUANT_OPENCL_ROWS";
+
+    /// <summary>Environment variable: extra OpenCL build options for the format programs (<c>-cl-nv-verbose</c>, <c>-cl-nv-maxrregcount=64</c>).</summary>
+    public const string OptionsVariable = "QUANT_OPENCL_OPTIONS";
+
+    /// <summary>Environment variable: <c>staged</c> runs the GEMV that stages and computes in turn, instead of the streaming one where it applies.</summary>
+    public const string GemvVariable = "QUANT_OPENCL_GEMV";
+
+    /// <summary>Environment variable: work-groups of the streaming GEMV per compute unit (default 2).</summary>
+    public const string StreamGroupsVariable = "QUANT_OPENCL_STREAM_GROUPS";
+
+    /// <summary>True when GEMV runs the streaming kernel (persistent work-groups that fetch the next rows while computing).</summary>
+    public bool StreamingGemv => _streams;
+
     /// <summary>Batches up to this many rows run the GEMV once per row; larger ones the tiled GEMM.</summary>
     public const int GemvBatchLimit = 8;
 
     private readonly object _gate = new();
     private readonly OpenClBuffer[] _planes = new OpenClBuffer[4];
     private readonly OpenClBuffer _empty;
-    private readonly OpenClKernel _gemv, _gemm, _gather, _dequantizeF32, _dequantizeF16;
+    private readonly OpenClKernel _gemv, _gemvStream, _gemm, _gather, _dequantizeF32, _dequantizeF16;
+    private readonly bool _streams;
     private readonly int _rowsPerGroup;
+
+    /// <summary>Rows each GEMV / gather / dequantize work-group computes.</summary>
+    public int RowsPerGroup => _rowsPerGroup;
 
     /// <summary>Builds the format's program (once per context) and uploads the matrix's planes.</summary>
     /// <exception cref="NotSupportedException">The format has no OpenCL source (its declaration got warning QG0023).</exception>
@@ -43,12 +62,27 @@ public sealed class OpenClQuantMatrix : DeviceQuantMatrix
         Context = context;
         string source = SourceOf(matrix.Format);
         _rowsPerGroup = DeviceKernels.RowsPerGroup(source);
-        Program = context.Build(DeviceKernels.OpenClProgram(source), "-D QK_ROWS=" + _rowsPerGroup.ToString(CultureInfo.InvariantCulture));
+        // Tuning knobs, for measuring variants without rebuilding: rows per work-group (1 to 4) and extra build options.
+        if (int.TryParse(Environment.GetEnvironmentVariable(RowsVariable), NumberStyles.None, CultureInfo.InvariantCulture, out int rows) && rows is >= 1 and <= 4)
+        {
+            _rowsPerGroup = rows;
+        }
+        string options = "-D QK_ROWS=" + _rowsPerGroup.ToString(CultureInfo.InvariantCulture);
+        if (Environment.GetEnvironmentVariable(OptionsVariable) is { Length: > 0 } extra) options += " " + extra;
+        Program = context.Build(DeviceKernels.OpenClProgram(source), options);
+        // The streaming GEMV needs rows of one segment, whole chunks, and plane rows of whole 16-byte units.
+        _streams = Environment.GetEnvironmentVariable(GemvVariable) != "staged"
+            && matrix.Columns <= DeviceKernels.SegmentElements(source) && matrix.Columns % DeviceKernels.ChunkElements(source) == 0;
+        for (int p = 0; p < matrix.Format.Planes.Count; p++)
+        {
+            if (matrix.Format.Planes[p].Extent != PlaneExtent.Tensor && matrix.Format.RowBytes(p, matrix.Columns) % 16 != 0) _streams = false;
+        }
         _empty = context.Allocate(16);
         try
         {
             for (int p = 0; p < 4; p++) _planes[p] = p < matrix.Format.Planes.Count ? context.Upload<byte>(matrix.Plane(p).Span) : _empty;
             _gemv = Program.CreateKernel("quant_gemv");
+            _gemvStream = Program.CreateKernel("quant_gemv_stream");
             _gemm = Program.CreateKernel("quant_gemm");
             _gather = Program.CreateKernel("quant_gather");
             _dequantizeF32 = Program.CreateKernel("quant_dequantize_f32");
@@ -147,6 +181,13 @@ public sealed class OpenClQuantMatrix : DeviceQuantMatrix
         bool gemv = kernel == MatMulKernel.Gemv || (kernel == MatMulKernel.Auto && batch <= GemvBatchLimit);
         lock (_gate)
         {
+            if (gemv && _streams)
+            {
+                int perUnit = int.TryParse(Environment.GetEnvironmentVariable(StreamGroupsVariable), NumberStyles.None, CultureInfo.InvariantCulture, out int g) && g > 0 ? g : 2;
+                long groups = Math.Min(Groups(Rows, _rowsPerGroup), (long)Context.Device.ComputeUnits * perUnit);
+                SetPlanes(_gemvStream).Arg(4, Rows).Arg(5, Columns).Arg(6, RowsPerExpert).Arg(7, x).Arg(8, bias ?? _empty).Arg(9, bias is null ? 0 : 1).Arg(10, y);
+                return _gemvStream.Enqueue([groups * DeviceKernels.WorkGroupSize, batch], [DeviceKernels.WorkGroupSize, 1]);
+            }
             if (gemv)
             {
                 SetPlanes(_gemv).Arg(4, Rows).Arg(5, Columns).Arg(6, RowsPerExpert).Arg(7, x).Arg(8, bias ?? _empty).Arg(9, bias is null ? 0 : 1).Arg(10, y);
@@ -226,6 +267,7 @@ public sealed class OpenClQuantMatrix : DeviceQuantMatrix
     {
         if (!disposing) return;
         _gemv?.Dispose();
+        _gemvStream?.Dispose();
         _gemm?.Dispose();
         _gather?.Dispose();
         _dequantizeF32?.Dispose();

@@ -40,6 +40,7 @@ public sealed unsafe class OpenClDevice
         Vendor = DeviceString(device, OpenClNative.DeviceVendor);
         Version = DeviceString(device, OpenClNative.DeviceVersion);
         DriverVersion = DeviceString(device, OpenClNative.DriverVersion);
+        Extensions = DeviceString(device, OpenClNative.DeviceExtensions);
         ulong type = DeviceValue<ulong>(device, OpenClNative.DeviceType);
         Kind = (type & OpenClNative.DeviceTypeGpu) != 0 ? OpenClDeviceKind.Gpu : (type & OpenClNative.DeviceTypeCpu) != 0 ? OpenClDeviceKind.Cpu : OpenClDeviceKind.Other;
         ComputeUnits = (int)DeviceValue<uint>(device, OpenClNative.DeviceMaxComputeUnits);
@@ -68,6 +69,9 @@ public sealed unsafe class OpenClDevice
 
     /// <summary>The driver's version.</summary>
     public string DriverVersion { get; }
+
+    /// <summary>The extensions the device reports, space-separated.</summary>
+    public string Extensions { get; }
 
     /// <summary>CPU, GPU or other.</summary>
     public OpenClDeviceKind Kind { get; }
@@ -130,10 +134,13 @@ public sealed unsafe class OpenClDevice
     /// </summary>
     /// <exception cref="OpenClException">No OpenCL device is installed.</exception>
     /// <exception cref="ArgumentException">No device, or more than one, matches the name.</exception>
-    public static OpenClDevice Select(string? nameOrIndex = null)
+    public static OpenClDevice Select(string? nameOrIndex = null) => SelectWith(nameOrIndex, Environment.GetEnvironmentVariable);
+
+    /// <summary><see cref="Select(string?)"/> with the environment read through <paramref name="environment"/> (for tests).</summary>
+    internal static OpenClDevice SelectWith(string? nameOrIndex, Func<string, string?> environment)
     {
         var all = All();
-        nameOrIndex ??= Environment.GetEnvironmentVariable(EnvironmentVariable);
+        nameOrIndex ??= environment(EnvironmentVariable);
         if (string.IsNullOrWhiteSpace(nameOrIndex)) return all.FirstOrDefault(d => d.Kind == OpenClDeviceKind.Gpu) ?? all[0];
         string list = string.Join("; ", all.Select(d => d.ToString()));
         if (int.TryParse(nameOrIndex, NumberStyles.None, CultureInfo.InvariantCulture, out int index))

@@ -20,7 +20,7 @@ internal static unsafe partial class OpenClNative
     public const ulong DeviceTypeCpu = 1 << 1, DeviceTypeGpu = 1 << 2, DeviceTypeAccelerator = 1 << 3, DeviceTypeAll = 0xFFFFFFFF;
     public const uint DeviceType = 0x1000, DeviceMaxComputeUnits = 0x1002, DeviceMaxWorkGroupSize = 0x1004, DeviceMaxClockFrequency = 0x100C,
         DeviceMaxMemAllocSize = 0x1010, DeviceMemBaseAddrAlign = 0x1019, DeviceSingleFpConfig = 0x101B, DeviceGlobalMemSize = 0x101F,
-        DeviceLocalMemSize = 0x1023, DeviceName = 0x102B, DeviceVendor = 0x102C, DriverVersion = 0x102D, DeviceVersion = 0x102F;
+        DeviceLocalMemSize = 0x1023, DeviceName = 0x102B, DeviceVendor = 0x102C, DriverVersion = 0x102D, DeviceVersion = 0x102F, DeviceExtensions = 0x1030;
     public const ulong FpCorrectlyRoundedDivideSqrt = 1 << 7;
     public const nint ContextPlatform = 0x1084;
     public const ulong QueueProfilingEnable = 1 << 1;

@@ -8,11 +8,12 @@ public sealed unsafe class OpenClProgram : IDisposable
 {
     private readonly ProgramHandle _handle;
 
-    private OpenClProgram(OpenClContext context, ProgramHandle handle, double buildSeconds)
+    private OpenClProgram(OpenClContext context, ProgramHandle handle, double buildSeconds, string buildLog)
     {
         Context = context;
         _handle = handle;
         BuildSeconds = buildSeconds;
+        BuildLog = buildLog;
     }
 
     /// <summary>The context it was built in.</summary>
@@ -20,6 +21,9 @@ public sealed unsafe class OpenClProgram : IDisposable
 
     /// <summary>How long the driver took to build it, seconds.</summary>
     public double BuildSeconds { get; }
+
+    /// <summary>The compiler's log of the successful build (warnings; with NVIDIA's <c>-cl-nv-verbose</c>, registers and spills per kernel).</summary>
+    public string BuildLog { get; }
 
     internal static OpenClProgram Build(OpenClContext context, string source, string options)
     {
@@ -40,14 +44,14 @@ public sealed unsafe class OpenClProgram : IDisposable
         fixed (byte* o = optionBytes) status = OpenClNative.clBuildProgram(program, 1, &device, o, 0, 0);
         if (status != OpenClNative.Success)
         {
-            string log = BuildLog(program, device);
+            string log = ReadBuildLog(program, device);
             handle.Dispose();
             throw new OpenClException("clBuildProgram", status, $"building {text.Length} bytes of OpenCL C for {context.Device.FullName}", log);
         }
-        return new OpenClProgram(context, handle, System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds);
+        return new OpenClProgram(context, handle, System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds, ReadBuildLog(program, device));
     }
 
-    private static string BuildLog(nint program, nint device)
+    private static string ReadBuildLog(nint program, nint device)
     {
         nuint size;
         if (OpenClNative.clGetProgramBuildInfo(program, device, OpenClNative.ProgramBuildLog, 0, null, &size) != OpenClNative.Success) return "(no log)";

@@ -58,9 +58,10 @@ internal static class BenchCommand
             HelpName = "U",
             DefaultValueFactory = _ => 2048,
         };
+        var verbose = new Option<bool>("--verbose") { Description = "Also print each program's build log lines about registers, spills and local memory." };
         var copyMb = new Option<int>("--copy-mb") { Description = "MiB per device-to-device copy for the copy bandwidth.", HelpName = "MB", DefaultValueFactory = _ => 1024 };
         var command = new Command("gpu", "Times GEMV / GEMM of formats on the device, with the device's copy bandwidth measured in the same run.");
-        foreach (var option in new Option[] { backend, device, formats, rows, columns, batches, iterations, rotate, unique, copyMb }) command.Options.Add(option);
+        foreach (var option in new Option[] { backend, device, formats, rows, columns, batches, iterations, rotate, unique, copyMb, verbose }) command.Options.Add(option);
         command.SetAction(parse => context.Guard(() =>
         {
             var names = Split(parse.GetValue(formats), "--format");
@@ -79,6 +80,7 @@ internal static class BenchCommand
             var opencl = Open(parse.GetValue(device));
             var dev = opencl.Device;
             context.Out.WriteLine(Text($"device: {dev.FullName} ({dev.Version}; driver {dev.DriverVersion}; {dev.ComputeUnits} compute units, {dev.GlobalMemoryBytes / (1 << 20)} MiB)"));
+            if (parse.GetValue(verbose)) context.Out.WriteLine("extensions: " + dev.Extensions);
             double copyBandwidth = CopyBandwidth(opencl, (long)parse.GetValue(copyMb) << 20, runs);
             context.Out.WriteLine(Text($"copy bandwidth: {copyBandwidth / 1e9:0.0} GB/s (clEnqueueCopyBuffer of {parse.GetValue(copyMb)} MiB, bytes read + written, median of {runs})"));
             context.Out.WriteLine(Text($"shape: W [{m}, {k}] ({uniqueRows} distinct quantized rows, {copies} copies rotated), x [batch, {k}], median of {runs} runs timed by device events"));
@@ -86,7 +88,7 @@ internal static class BenchCommand
             context.Out.WriteLine("format       bits/w  batch  kernel  time_us      weight_GB/s  %copy   GFLOP/s    max_err/sum|wx|");
             foreach (var format in kernels)
             {
-                foreach (var line in TimeFormat(opencl, format, m, k, uniqueRows, copies, batchList, runs, copyBandwidth)) context.Out.WriteLine(line);
+                foreach (var line in TimeFormat(opencl, format, m, k, uniqueRows, copies, batchList, runs, copyBandwidth, parse.GetValue(verbose))) context.Out.WriteLine(line);
                 context.Out.Flush();
             }
             return ExitCodes.Success;
@@ -126,7 +128,7 @@ internal static class BenchCommand
     }
 
     private static IEnumerable<string> TimeFormat(OpenClContext opencl, FormatKernels format, int m, int k, int uniqueRows, int copies,
-        List<int> batches, int runs, double copyBandwidth)
+        List<int> batches, int runs, double copyBandwidth, bool verbose)
     {
         var info = format.Info;
         // Whole tiles repeat, so that a 2-D tile format's scales stay those of its rows.
@@ -139,6 +141,17 @@ internal static class BenchCommand
         try
         {
             for (int c = 0; c < copies; c++) placed.Add(new OpenClQuantMatrix(opencl, matrix));
+            if (verbose)
+            {
+                yield return Text($"# {info.Name}: {placed[0].RowsPerGroup} rows per GEMV work-group, {(placed[0].StreamingGemv ? "streaming" : "staged")} GEMV, program built in {placed[0].Program.BuildSeconds:0.00} s");
+                foreach (var line in placed[0].Program.BuildLog.Split('\n'))
+                {
+                    if (line.Contains("registers", StringComparison.Ordinal) || line.Contains("spill", StringComparison.Ordinal) || line.Contains("Compiling entry", StringComparison.Ordinal))
+                    {
+                        yield return "#   " + line.Trim();
+                    }
+                }
+            }
             foreach (int batch in batches)
             {
                 var x = Gaussian(2, (long)batch * k);
@@ -153,7 +166,7 @@ internal static class BenchCommand
                 }
                 double seconds = Median(times) * 1e-9;
                 double error = SpotCheck(format, distinct, x, ys, k, m, Math.Min(uniqueRows, 16));
-                string kernel = batch <= OpenClQuantMatrix.GemvBatchLimit ? "gemv" : "gemm";
+                string kernel = batch > OpenClQuantMatrix.GemvBatchLimit ? "gemm" : placed[0].StreamingGemv ? "gemv-s" : "gemv";
                 double bandwidth = matrix.Bytes / seconds, flops = 2.0 * m * k * batch / seconds;
                 yield return Text($"{info.Name,-12} {info.BitsPerWeight,6:0.00} {batch,6}  {kernel,-6} {seconds * 1e6,10:0.0} {bandwidth / 1e9,14:0.0} {100 * bandwidth / copyBandwidth,6:0.0} {flops / 1e9,10:0.0}    {error:E1}");
             }
