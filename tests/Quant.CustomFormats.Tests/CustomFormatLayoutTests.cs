@@ -37,6 +37,27 @@ public sealed class CustomFormatLayoutTests
         Assert.Same(Nf3F16.Info, QuantFormatRegistry.FindByGgufType(1003)!.Info);
     }
 
+    [Fact]
+    public void Nf3F16_GeneratedUqffMethods_RoundTripAsAGgufLayerOfType1003_AndRefuseOtherFormats()
+    {
+        var rng = new SplitMix64(5050);
+        var entry = QuantFormatRegistry.Get("nf3_f16");
+        var matrix = new QuantMatrix(entry.Info, 3, 64);
+        rng.NextBytes(matrix.Plane(0).Span);
+        float[] bias = [1f, -0f, 2.5f];
+
+        byte[] blob = Nf3F16.WriteUqffLayer(matrix, bias);
+        Assert.Equal((byte)UqffLayer.Gguf, blob[4]);
+        Assert.Equal(1003, BitConverter.ToInt32(blob, 10)); // u32 version, u8 type, u32 data_len, u8 has_bias, then the ggml type
+        var back = Nf3F16.ReadUqffLayer(blob, out var biasBack);
+        Check.BytesEqual(matrix.Plane(0).Span, back.Plane(0).Span, "seed 5050, nf3_f16 generated UQFF round trip");
+        Check.BitsEqual(bias, biasBack!, "seed 5050, nf3_f16 bias");
+
+        var q4 = FormatKernels.For("q4_0").Quantize(TestData.Matrix(rng, 3, 64, Dist.Gaussian), 3, 64);
+        Assert.Throws<QuantFormatException>(() => Nf3F16.ReadUqffLayer(Quant.Uqff.UqffCodec.WriteLayer(q4), out _));
+        Assert.ThrowsAny<ArgumentException>(() => Nf3F16.WriteUqffLayer(q4));
+    }
+
     private static void AssertLayout(QuantFormatInfo info, int blockSize, int codeBits, UqffLayer uqff, int gguf, params (string Name, int Bytes)[] planes)
     {
         Assert.Equal(blockSize, info.BlockSize);
