@@ -46,6 +46,9 @@ namespace Quant.Kernels
                 global::System.ReadOnlySpan<float> x = source.Slice(b * BlockSize, BlockSize);
                 // d = (max - min) / 3, z = -min / d rounded to an integer; codes round x / d + z, so that y = (q - z) * d.
                 global::Quant.Numerics.QuantMath.MinMax(x, out float low, out float high);
+                // GPTQ's range always holds 0, so the integer zero point stays a code in [0, 3].
+                low = global::System.MathF.Min(low, 0f);
+                high = global::System.MathF.Max(high, 0f);
                 float d = (high - low) / 3f;
                 float id = d != 0f ? 1f / d : 0f;
                 float zero = global::System.MathF.Round(-low * id);
