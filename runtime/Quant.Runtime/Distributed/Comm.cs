@@ -70,7 +70,8 @@ public static class Comm
         switch (kind)
         {
             case CommKind.InProcess:
-                return InProcessComm.CreateGroup(worldSize, collectiveTimeout);
+                // A real IComm[], not the InProcessComm[] itself: array covariance would make stores of other comms throw.
+                return [.. InProcessComm.CreateGroup(worldSize, collectiveTimeout)];
             case CommKind.Mpi:
                 ArgumentOutOfRangeException.ThrowIfNegative(worldSize);
                 var comm = MpiComm.Create();
