@@ -79,6 +79,7 @@ public static class Cli
         root.Subcommands.Add(FormatsCommand.Create(context));
         root.Subcommands.Add(RawCommand.Create(context));
         root.Subcommands.Add(DemoCommand.Create(context));
+        root.Subcommands.Add(CommCheckCommand.Create(context));
         return root;
     }
 

@@ -115,6 +115,24 @@ internal static class CommonOptions
         }
     }
 
+    /// <summary>A new <c>--comm</c> option: how the ranks of a tensor-parallel run talk.</summary>
+    public static Option<string> Comm() => new("--comm")
+    {
+        Description = "How the ranks talk: inproc (one thread per rank, this process) or mpi (one process per rank, under mpirun).",
+        HelpName = string.Join("|", Quant.Runtime.Distributed.Comm.KindNames),
+        DefaultValueFactory = _ => "inproc",
+    };
+
+    /// <summary>The transport named by <c>--comm</c>, or a usage error that lists the names.</summary>
+    public static Quant.Runtime.Distributed.CommKind ResolveComm(string? name)
+    {
+        if (!Quant.Runtime.Distributed.Comm.TryParseKind(name, out var kind))
+        {
+            throw CliException.Usage($"unknown --comm '{name}'; known: {string.Join(", ", Quant.Runtime.Distributed.Comm.KindNames)}.");
+        }
+        return kind;
+    }
+
     /// <summary>Checks <c>--threads</c>: 0 (all) or a positive count.</summary>
     public static int ResolveThreads(int threads)
     {
