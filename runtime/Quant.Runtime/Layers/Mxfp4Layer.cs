@@ -59,7 +59,7 @@ public sealed class Mxfp4Layer : QuantLinear
     /// <c>{name}_scales</c> U8 <c>[E, out, in/32]</c> and <c>{name}_bias</c> <c>[E, out]</c>; a shard may cut the output
     /// dimension (dim 1) or the input dimension (dim 2, in whole blocks of 32).
     /// </summary>
-    public static Mxfp4Layer PackedGptOssLinear(int experts, int inDim, int outDim, bool bias, string name, ShardedVarBuilder vb, Shard shard = default)
+    public static Mxfp4Layer PackedGptOssLinear(int experts, int inDim, int outDim, bool bias, string name, ShardedVarBuilder vb, Shard shard = default, int threads = 0)
     {
         ArgumentNullException.ThrowIfNull(vb);
         CheckIn(inDim);
@@ -95,7 +95,7 @@ public sealed class Mxfp4Layer : QuantLinear
         var scales = vb.Get([experts, outDim, nBlocks], name + "_scales", scaleShard, DType.U8);
         // A cut of the input dimension keeps the whole bias: the row-parallel owner adds it once, after the reduction.
         var b = bias ? vb.Get([experts, outDim], name + "_bias", biasShard, DType.F32) : null;
-        return new Mxfp4Layer(blocks, scales, b);
+        return new Mxfp4Layer(blocks, scales, b) { Threads = threads };
     }
 
     private static void CheckIn(int inDim)
