@@ -527,7 +527,8 @@ public static class UqffCodec
         }
     }
 
-    // HQQ's bitpack (mobiusml/hqq bitpack.py, as mistral.rs ports it): the codes of an [R, C] matrix are packed along
+    // HQQ's bitpack (mobiusml/hqq bitpack.py, as mistral.rs ports it in mistralrs-quant/src/hqq/mod.rs at 1730ccd9,
+    // unpacked by hqq_op.rs at 33135dc0): the codes of an [R, C] matrix are packed along
     // dim 0. With k codes per word (8 / bits bytes, or ten 3-bit codes in an i32) and h = ceil(R / k) packed rows,
     // packed row p holds rows p, p + h, ..., p + (k - 1) h, from the top bits down: 4 bits put row p in the high
     // nibble and row p + h in the low one; 3 bits put row p in bits 29..27 and row p + 9h in bits 2..0. mistral.rs
