@@ -243,12 +243,12 @@ namespace Quant.Kernels
             {
                 float d = global::Quant.Numerics.Fp16.Read(ref p1);
                 float zero = global::Quant.Numerics.Fp16.Read(ref p2);
-                global::System.Runtime.Intrinsics.Vector128<float> vmin = global::System.Runtime.Intrinsics.Vector128.Create(-zero * d);
+                global::System.Runtime.Intrinsics.Vector128<float> vzero = global::System.Runtime.Intrinsics.Vector128.Create(zero);
                 global::System.Runtime.Intrinsics.Vector128<float> vd = global::System.Runtime.Intrinsics.Vector128.Create(d);
                 var v0 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Sequential(ref p0, 0, 2));
-                acc = global::Quant.Simd.Simd128.DotAdd16(v0, vd, vmin, ref x, acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16ZeroPoint(v0, vzero, vd, ref x, acc);
                 var v1 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Sequential(ref p0, 32, 2));
-                acc = global::Quant.Simd.Simd128.DotAdd16(v1, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16), acc);
+                acc = global::Quant.Simd.Simd128.DotAdd16ZeroPoint(v1, vzero, vd, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16), acc);
                 x = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 32);
                 p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);
                 p1 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p1, Plane1BytesPerBlock);
@@ -289,12 +289,12 @@ namespace Quant.Kernels
             {
                 float d = global::Quant.Numerics.Fp16.Read(ref p1);
                 float zero = global::Quant.Numerics.Fp16.Read(ref p2);
-                global::System.Runtime.Intrinsics.Vector256<float> vmin = global::System.Runtime.Intrinsics.Vector256.Create(-zero * d);
+                global::System.Runtime.Intrinsics.Vector256<float> vzero = global::System.Runtime.Intrinsics.Vector256.Create(zero);
                 global::System.Runtime.Intrinsics.Vector256<float> vd = global::System.Runtime.Intrinsics.Vector256.Create(d);
                 var v0 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Sequential(ref p0, 0, 2));
-                acc = global::Quant.Simd.Simd256.DotAdd16(v0, vd, vmin, ref x, acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16ZeroPoint(v0, vzero, vd, ref x, acc);
                 var v1 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Sequential(ref p0, 32, 2));
-                acc = global::Quant.Simd.Simd256.DotAdd16(v1, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16), acc);
+                acc = global::Quant.Simd.Simd256.DotAdd16ZeroPoint(v1, vzero, vd, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16), acc);
                 x = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 32);
                 p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);
                 p1 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p1, Plane1BytesPerBlock);
@@ -335,12 +335,12 @@ namespace Quant.Kernels
             {
                 float d = global::Quant.Numerics.Fp16.Read(ref p1);
                 float zero = global::Quant.Numerics.Fp16.Read(ref p2);
-                global::System.Runtime.Intrinsics.Vector512<float> vmin = global::System.Runtime.Intrinsics.Vector512.Create(-zero * d);
+                global::System.Runtime.Intrinsics.Vector512<float> vzero = global::System.Runtime.Intrinsics.Vector512.Create(zero);
                 global::System.Runtime.Intrinsics.Vector512<float> vd = global::System.Runtime.Intrinsics.Vector512.Create(d);
                 var v0 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Sequential(ref p0, 0, 2));
-                acc = global::Quant.Simd.Simd512.DotAdd16(v0, vd, vmin, ref x, acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16ZeroPoint(v0, vzero, vd, ref x, acc);
                 var v1 = global::System.Runtime.Intrinsics.Vector128.AsSByte(global::Quant.Simd.SimdCodes.Sequential(ref p0, 32, 2));
-                acc = global::Quant.Simd.Simd512.DotAdd16(v1, vd, vmin, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16), acc);
+                acc = global::Quant.Simd.Simd512.DotAdd16ZeroPoint(v1, vzero, vd, ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 16), acc);
                 x = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref x, 32);
                 p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);
                 p1 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p1, Plane1BytesPerBlock);

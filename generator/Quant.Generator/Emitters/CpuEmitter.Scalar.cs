@@ -455,6 +455,14 @@ partial class CpuEmitter
                     w.WriteLine($"for (int i = 0; i < BlockSize; i++) codes[i] = (byte)Math.Clamp(MathF.Round(x[i] * id + zero), 0f, {mask}f);");
                     break;
                 }
+                case RuleKind.HalfQuadratic:
+                {
+                    w.WriteLine($"// HQQ as mistral.rs runs it: the min/max zero point{(rule.RoundZeroPoint ? " rounded to an integer" : "")}, then {rule.Steps} half-quadratic proximal steps on it; y = (q - zero) * d.");
+                    w.WriteLine($"global::Quant.Quantization.Hqq.QuantizeGroup(x, {_code.Bits}, {rule.Steps}, {(rule.RoundZeroPoint ? "true" : "false")}, codes, out float d, out float zero);");
+                    w.WriteLine(WriteScale("d"));
+                    w.WriteLine(WriteScalar(m.Fields[m.Min!.Field], m.Min.Code, "zero"));
+                    break;
+                }
                 case RuleKind.Affine:
                 {
                     w.WriteLine("// MLX's affine rule: the extreme of larger magnitude (the edge) is made exactly representable and becomes the bias.");
