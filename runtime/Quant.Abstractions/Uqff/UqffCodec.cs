@@ -128,8 +128,9 @@ public static class UqffCodec
     /// <param name="rows">Rows (<c>N</c>).</param>
     /// <param name="columns">Columns (<c>K</c>).</param>
     /// <param name="dtype">How the weight is stored.</param>
-    /// <param name="bias">The bias (<c>N</c> floats, stored as <paramref name="dtype"/>), or empty.</param>
-    public static byte[] WriteUnquant(ReadOnlySpan<float> weight, int rows, int columns, UqffDType dtype, ReadOnlySpan<float> bias = default)
+    /// <param name="bias">The bias (<c>N</c> floats, stored as <paramref name="biasDType"/>), or empty.</param>
+    /// <param name="biasDType">How the bias is stored: <paramref name="dtype"/> when null (as mistral.rs writes it); F32 keeps a float32 bias exact.</param>
+    public static byte[] WriteUnquant(ReadOnlySpan<float> weight, int rows, int columns, UqffDType dtype, ReadOnlySpan<float> bias = default, UqffDType? biasDType = null)
     {
         if ((long)rows * columns != weight.Length)
         {
@@ -142,7 +143,7 @@ public static class UqffCodec
         stream.WriteByte((byte)UqffLayer.Unquant);
         stream.WriteByte(bias.IsEmpty ? (byte)0 : (byte)1);
         WriteTensor(stream, UqffTensor.FromSingle(weight, [rows, columns], dtype));
-        if (!bias.IsEmpty) WriteTensor(stream, UqffTensor.FromSingle(bias, [bias.Length], dtype));
+        if (!bias.IsEmpty) WriteTensor(stream, UqffTensor.FromSingle(bias, [bias.Length], biasDType ?? dtype));
         return stream.ToArray();
     }
 

@@ -89,7 +89,7 @@ public sealed class UnquantLinear : LinearLayer
         if (Experts != 1) throw new QuantFormatException($"UQFF Unquant layers hold one [N, K] weight; this layer holds {Experts} experts.");
         var code = _weight.DType switch { DType.F16 => UqffDType.F16, DType.BF16 => UqffDType.BF16, _ => UqffDType.F32 };
         var weights = _weight.DType == DType.F32 ? _weight.AsSpan<float>() : _weight.ToFloat32Array();
-        return UqffCodec.WriteUnquant(weights, OutFeatures, InFeatures, code, BiasOf(bias));
+        return UqffCodec.WriteUnquant(weights, OutFeatures, InFeatures, code, BiasOf(bias), UqffDType.F32);
     }
 
     private static HostTensor CheckWeight(HostTensor weight)
