@@ -173,20 +173,22 @@ public sealed class GgufArray
     {
         if (_items is not null)
         {
-            return _items switch
+            // By element type, not by the C# array's type: the runtime lets an sbyte[] pass as a byte[] (and
+            // short[] as ushort[], and so on), so a pattern on the array type would read i8 elements as u8.
+            return ElementType switch
             {
-                byte[] a => GgufValue.FromUInt8(a[index]),
-                sbyte[] a => GgufValue.FromInt8(a[index]),
-                ushort[] a => GgufValue.FromUInt16(a[index]),
-                short[] a => GgufValue.FromInt16(a[index]),
-                uint[] a => GgufValue.FromUInt32(a[index]),
-                int[] a => GgufValue.FromInt32(a[index]),
-                float[] a => GgufValue.FromFloat32(a[index]),
-                bool[] a => GgufValue.FromBool(a[index]),
-                ulong[] a => GgufValue.FromUInt64(a[index]),
-                long[] a => GgufValue.FromInt64(a[index]),
-                double[] a => GgufValue.FromFloat64(a[index]),
-                _ => throw new InvalidOperationException("Unreachable: a scalar array of an unknown C# type."),
+                GgufValueType.UInt8 => GgufValue.FromUInt8(((byte[])_items)[index]),
+                GgufValueType.Int8 => GgufValue.FromInt8(((sbyte[])_items)[index]),
+                GgufValueType.UInt16 => GgufValue.FromUInt16(((ushort[])_items)[index]),
+                GgufValueType.Int16 => GgufValue.FromInt16(((short[])_items)[index]),
+                GgufValueType.UInt32 => GgufValue.FromUInt32(((uint[])_items)[index]),
+                GgufValueType.Int32 => GgufValue.FromInt32(((int[])_items)[index]),
+                GgufValueType.Float32 => GgufValue.FromFloat32(((float[])_items)[index]),
+                GgufValueType.Bool => GgufValue.FromBool(((bool[])_items)[index]),
+                GgufValueType.UInt64 => GgufValue.FromUInt64(((ulong[])_items)[index]),
+                GgufValueType.Int64 => GgufValue.FromInt64(((long[])_items)[index]),
+                GgufValueType.Float64 => GgufValue.FromFloat64(((double[])_items)[index]),
+                _ => throw new InvalidOperationException("Unreachable: a scalar array of a non-scalar type."),
             };
         }
         int size = GgufLayout.ScalarSize(ElementType);

@@ -101,10 +101,11 @@ public sealed class GgufFile : IDisposable
         for (int i = 0; i < pairCount; i++)
         {
             int at = cursor.Position;
-            string key = cursor.Name(string.Create(CultureInfo.InvariantCulture, $"metadata key {i}"));
-            string what = $"metadata key '{key}'";
-            var value = cursor.Value(cursor.U32(what + " value type"), what);
-            if (!metadata.TryAddRead(key, value, at)) throw cursor.Error(at, what, "appears twice");
+            cursor.At("metadata key", null, i);
+            string key = cursor.Name("");
+            cursor.At("metadata key", key);
+            var value = cursor.Value(cursor.U32("value type"));
+            if (!metadata.TryAddRead(key, value, at)) throw cursor.Fail(at, null, "appears twice");
         }
 
         int alignment = GgufLayout.DefaultAlignment;
@@ -124,41 +125,43 @@ public sealed class GgufFile : IDisposable
             throw cursor.Error(cursor.Position, "tensor infos", string.Create(CultureInfo.InvariantCulture,
                 $"{tensorCount} tensors need at least {(long)tensorCount * GgufLayout.MinTensorInfoBytes} bytes but only {cursor.Remaining} remain"));
         }
-        var tensors = new GgufTensorInfo[tensorCount];
-        var byName = new Dictionary<string, int>(tensorCount, StringComparer.Ordinal);
-        var offsets = new long[tensorCount];
+        // Nothing is sized by the claimed count: a corrupt count fails when the bytes run out, having cost only what was read.
+        var tensorList = new List<GgufTensorInfo>();
+        var byName = new Dictionary<string, int>(StringComparer.Ordinal);
         Span<long> dimsBuffer = stackalloc long[GgufLayout.MaxDims];
         for (int i = 0; i < tensorCount; i++)
         {
             int at = cursor.Position;
-            string name = cursor.Name(string.Create(CultureInfo.InvariantCulture, $"tensor info {i} name"));
-            string what = $"tensor '{name}'";
-            uint dimCount = cursor.U32(what + " n_dims");
+            cursor.At("tensor info", null, i);
+            string name = cursor.Name("name");
+            cursor.At("tensor", name);
+            uint dimCount = cursor.U32("n_dims");
             if (dimCount is 0 or > GgufLayout.MaxDims)
             {
-                throw cursor.Error(at, what, string.Create(CultureInfo.InvariantCulture, $"has {dimCount} dims; ggml tensors have 1 to {GgufLayout.MaxDims}"));
+                throw cursor.Fail(at, null, string.Create(CultureInfo.InvariantCulture, $"has {dimCount} dims; ggml tensors have 1 to {GgufLayout.MaxDims}"));
             }
             for (int d = 0; d < dimCount; d++)
             {
-                ulong dim = cursor.U64(what + " dim");
-                if (dim > long.MaxValue) throw cursor.Error(at, what, string.Create(CultureInfo.InvariantCulture, $"has dims[{d}] = {dim}, too large"));
+                ulong dim = cursor.U64("dims");
+                if (dim > long.MaxValue) throw cursor.Fail(at, null, string.Create(CultureInfo.InvariantCulture, $"has dims[{d}] = {dim}, too large"));
                 dimsBuffer[d] = (long)dim;
             }
             var dims = dimsBuffer[..(int)dimCount];
-            uint typeId = cursor.U32(what + " type");
+            uint typeId = cursor.U32("type");
             var type = GgufTensorType.Find(typeId)
-                ?? throw cursor.Error(at, what, string.Create(CultureInfo.InvariantCulture, $"has ggml type {typeId}, which is neither F32 nor a registered format"));
-            ulong offset = cursor.U64(what + " offset");
-            long bytes = type.TryByteCount(dims, out string? problem) ?? throw cursor.Error(at, what, problem!);
+                ?? throw cursor.Fail(at, null, string.Create(CultureInfo.InvariantCulture, $"has ggml type {typeId}, which is neither F32 nor a registered format"));
+            ulong offset = cursor.U64("offset");
+            long bytes = type.TryByteCount(dims, out string? problem) ?? throw cursor.Fail(at, null, problem!);
             if (offset > long.MaxValue || (long)offset % alignment != 0)
             {
-                throw cursor.Error(at, what, string.Create(CultureInfo.InvariantCulture, $"has data offset {offset}, not a multiple of the alignment {alignment}"));
+                throw cursor.Fail(at, null, string.Create(CultureInfo.InvariantCulture, $"has data offset {offset}, not a multiple of the alignment {alignment}"));
             }
-            if (byName.ContainsKey(name)) throw cursor.Error(at, what, "appears twice");
+            if (byName.ContainsKey(name)) throw cursor.Fail(at, null, "appears twice");
             byName.Add(name, i);
-            tensors[i] = new GgufTensorInfo(name, dims.ToArray(), type, (long)offset, -1, bytes, at);
-            offsets[i] = (long)offset;
+            tensorList.Add(new GgufTensorInfo(name, dims.ToArray(), type, (long)offset, -1, bytes, at));
         }
+        var tensors = tensorList.ToArray();
+        var offsets = Array.ConvertAll(tensors, t => t.Offset);
 
         long dataOffset = GgufLayout.Align(cursor.Position, alignment);
         // Ranges: inside the file, and (sorted by offset) each ending before the next begins.

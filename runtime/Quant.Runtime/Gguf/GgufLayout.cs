@@ -75,10 +75,12 @@ internal static class GgufLayout
         _ => string.Create(CultureInfo.InvariantCulture, $"type {(uint)type}"),
     };
 
-    /// <summary>"a u32", "a string", "a u8 array".</summary>
-    public static string Describe(GgufValue value) => value.Type == GgufValueType.Array
-        ? $"a {TypeName(value.AsArray().ElementType)} array"
-        : (value.Type is GgufValueType.Int8 or GgufValueType.Int16 or GgufValueType.Int32 or GgufValueType.Int64 ? "an " : "a ") + TypeName(value.Type);
+    /// <summary>"a u32", "an i8", "a string", "an i32 array".</summary>
+    public static string Describe(GgufValue value)
+    {
+        string name = value.Type == GgufValueType.Array ? TypeName(value.AsArray().ElementType) + " array" : TypeName(value.Type);
+        return (name.StartsWith('i') || name.StartsWith("array", StringComparison.Ordinal) ? "an " : "a ") + name;
+    }
 
     /// <summary>Bytes of one scalar of <paramref name="type"/>, or 0 for strings and arrays.</summary>
     public static int ScalarSize(GgufValueType type) => type switch
@@ -294,19 +296,27 @@ internal static class GgufLayout
 
     /// <summary>
     /// Reads the header region of a file with every count and length checked against the bytes that remain
-    /// before anything is allocated; errors name the file, what was being read and its byte offset.
+    /// before anything is allocated; errors name the file, the item being read (a key or tensor, set with
+    /// <see cref="At"/>), the field and its byte offset. Messages are built only when an error is thrown, so
+    /// reading allocates nothing beyond the values themselves.
     /// </summary>
     public ref struct Cursor
     {
         private readonly ReadOnlySpan<byte> _data;
         private readonly ReadOnlyMemory<byte> _memory;
         private readonly string _source;
+        private string _kind;
+        private string? _name;
+        private int _index;
 
         public Cursor(ReadOnlyMemory<byte> data, string source)
         {
             _memory = data;
             _data = data.Span;
             _source = source;
+            _kind = "header";
+            _name = null;
+            _index = -1;
             Position = 0;
         }
 
@@ -316,89 +326,115 @@ internal static class GgufLayout
         /// <summary>Bytes left in the header region.</summary>
         public readonly long Remaining => _data.Length - Position;
 
+        /// <summary>Names what is read next, for messages: <c>At("tensor", "blk.0.attn_q.weight")</c>, or <c>At("tensor info", null, 3)</c> before the name is known.</summary>
+        public void At(string kind, string? name, int index = -1)
+        {
+            _kind = kind;
+            _name = name;
+            _index = index;
+        }
+
+        /// <summary>The item being read, with <paramref name="field"/>: "metadata key 'general.name' value".</summary>
+        public readonly string Describe(string? field)
+        {
+            var text = new StringBuilder(_kind);
+            if (_name is not null) text.Append(" '").Append(_name).Append('\'');
+            else if (_index >= 0) text.Append(' ').Append(_index.ToString(CultureInfo.InvariantCulture));
+            if (!string.IsNullOrEmpty(field)) text.Append(' ').Append(field);
+            return text.ToString();
+        }
+
+        /// <summary>An error about the current item's <paramref name="field"/> at byte <paramref name="offset"/>.</summary>
+        public readonly QuantFormatException Fail(long offset, string? field, string problem) => Error(offset, Describe(field), problem);
+
         /// <summary>An error about <paramref name="what"/> at byte <paramref name="offset"/>.</summary>
         public readonly QuantFormatException Error(long offset, string what, string problem)
             => new(string.Create(CultureInfo.InvariantCulture, $"{_source}: {what} at byte {offset}: {problem}"), offset);
 
-        private readonly void Need(long count, string what)
+        private readonly void Need(long count, string? field)
         {
             if (count > Remaining)
             {
-                throw Error(Position, what, string.Create(CultureInfo.InvariantCulture,
+                throw Fail(Position, field, string.Create(CultureInfo.InvariantCulture,
                     $"needs {count} bytes but only {Remaining} remain (truncated or corrupt)"));
             }
         }
 
-        public uint U32(string what)
+        public uint U32(string field)
         {
-            Need(4, what);
+            Need(4, field);
             uint value = BinaryPrimitives.ReadUInt32LittleEndian(_data[Position..]);
             Position += 4;
             return value;
         }
 
-        public ulong U64(string what)
+        public ulong U64(string field)
         {
-            Need(8, what);
+            Need(8, field);
             ulong value = BinaryPrimitives.ReadUInt64LittleEndian(_data[Position..]);
             Position += 8;
             return value;
         }
 
         /// <summary>A count of items that take at least <paramref name="minBytesEach"/> bytes each, checked against what remains.</summary>
-        public int Count(string what, int minBytesEach)
+        public int Count(string field, int minBytesEach)
         {
             int at = Position;
-            ulong count = U64(what);
+            ulong count = U64(field);
             if (count > (ulong)(Remaining / minBytesEach))
             {
-                throw Error(at, what, string.Create(CultureInfo.InvariantCulture,
+                throw Fail(at, field, string.Create(CultureInfo.InvariantCulture,
                     $"claims {count} items of at least {minBytesEach} bytes each, but only {Remaining} bytes remain"));
             }
             return (int)count;
         }
 
         /// <summary>A non-empty string of valid UTF-8 (keys and tensor names).</summary>
-        public string Name(string what)
+        public string Name(string field)
         {
             int at = Position;
-            int length = Count(what + " length", 1);
-            if (length == 0) throw Error(at, what, "is empty");
+            int length = Count(field, 1);
+            if (length == 0) throw Fail(at, field, "is empty");
             var bytes = _data.Slice(Position, length);
-            if (!Utf8.IsValid(bytes)) throw Error(at, what, "is not valid UTF-8");
+            if (!Utf8.IsValid(bytes)) throw Fail(at, field, "is not valid UTF-8");
             Position += length;
             return s_strict.GetString(bytes);
         }
 
         /// <summary>A value of <paramref name="type"/> (a code read from the file, checked here).</summary>
-        public GgufValue Value(uint type, string what, int depth = 0)
+        public GgufValue Value(uint type)
         {
             int at = Position;
             if (!IsValueType(type))
             {
-                throw Error(at - 4, what, string.Create(CultureInfo.InvariantCulture, $"has unknown value type {type}"));
+                throw Fail(at - 4, null, string.Create(CultureInfo.InvariantCulture, $"has unknown value type {type}"));
             }
             var valueType = (GgufValueType)type;
             switch (valueType)
             {
                 case GgufValueType.String:
                 {
-                    int length = Count(what + " length", 1);
+                    int length = Count("string length", 1);
                     var bytes = _data.Slice(Position, length);
-                    if (!Utf8.IsValid(bytes)) throw Error(at, what, "is not valid UTF-8");
+                    if (!Utf8.IsValid(bytes)) throw Fail(at, null, "is not valid UTF-8");
                     Position += length;
                     return GgufValue.FromString(length == 0 ? string.Empty : s_strict.GetString(bytes));
                 }
                 case GgufValueType.Array:
-                    return GgufValue.FromArray(Array(what, depth));
+                {
+                    var (elementType, count) = ArrayHead(-1, 0);
+                    int start = Position;
+                    SkipElements(elementType, count, 0);
+                    return GgufValue.FromArray(GgufArray.FromEncoded(elementType, count, _memory[start..Position]));
+                }
                 default:
                 {
                     int size = ScalarSize(valueType);
-                    Need(size, what);
+                    Need(size, "value");
                     ulong bits = ReadBits(_data.Slice(Position, size));
                     if (valueType == GgufValueType.Bool && bits > 1)
                     {
-                        throw Error(at, what, string.Create(CultureInfo.InvariantCulture, $"is a bool stored as {bits}; only 0 and 1 are bools"));
+                        throw Fail(at, null, string.Create(CultureInfo.InvariantCulture, $"is a bool stored as {bits}; only 0 and 1 are bools"));
                     }
                     Position += size;
                     return GgufValue.FromBits(valueType, bits);
@@ -406,28 +442,19 @@ internal static class GgufLayout
             }
         }
 
-        /// <summary>An array (element type, count, elements), checked element by element and kept encoded.</summary>
-        private GgufArray Array(string what, int depth)
-        {
-            var (elementType, count) = ArrayHead(what, -1, depth);
-            int start = Position;
-            SkipElements(elementType, count, what, depth);
-            return GgufArray.FromEncoded(elementType, count, _memory[start..Position]);
-        }
-
         // An array's element type and count, checked; index >= 0 names an element of an outer array.
-        private (GgufValueType Type, int Count) ArrayHead(string what, int index, int depth)
+        private (GgufValueType Type, int Count) ArrayHead(int index, int depth)
         {
             int at = Position;
             if (depth >= MaxArrayDepth)
             {
-                throw Error(at, Element(what, index), string.Create(CultureInfo.InvariantCulture, $"nests arrays deeper than {MaxArrayDepth} levels"));
+                throw Fail(at, Element(index), string.Create(CultureInfo.InvariantCulture, $"nests arrays deeper than {MaxArrayDepth} levels"));
             }
-            if (Remaining < MinNestedArrayBytes) Need(MinNestedArrayBytes, Element(what, index));
+            if (Remaining < MinNestedArrayBytes) Need(MinNestedArrayBytes, Element(index));
             uint elementCode = BinaryPrimitives.ReadUInt32LittleEndian(_data[Position..]);
             if (!IsValueType(elementCode))
             {
-                throw Error(at, Element(what, index), string.Create(CultureInfo.InvariantCulture, $"has unknown element type {elementCode}"));
+                throw Fail(at, Element(index), string.Create(CultureInfo.InvariantCulture, $"has unknown element type {elementCode}"));
             }
             var elementType = (GgufValueType)elementCode;
             int size = ScalarSize(elementType);
@@ -436,14 +463,14 @@ internal static class GgufLayout
             Position += MinNestedArrayBytes;
             if (count > (ulong)(Remaining / minBytes))
             {
-                throw Error(at, Element(what, index), string.Create(CultureInfo.InvariantCulture,
+                throw Fail(at, Element(index), string.Create(CultureInfo.InvariantCulture,
                     $"claims {count} {TypeName(elementType)} elements of at least {minBytes} bytes each, but only {Remaining} bytes remain"));
             }
             return (elementType, (int)count);
         }
 
         // Checks elements without allocating anything (a vocabulary of 150k strings costs no objects).
-        private void SkipElements(GgufValueType elementType, int count, string what, int depth)
+        private void SkipElements(GgufValueType elementType, int count, int depth)
         {
             int size = ScalarSize(elementType);
             if (size > 0)
@@ -451,7 +478,7 @@ internal static class GgufLayout
                 if (elementType == GgufValueType.Bool)
                 {
                     int bad = _data.Slice(Position, count).IndexOfAnyExcept((byte)0, (byte)1);
-                    if (bad >= 0) throw Error(Position + bad, Element(what, bad), string.Create(CultureInfo.InvariantCulture, $"is a bool stored as {_data[Position + bad]}"));
+                    if (bad >= 0) throw Fail(Position + bad, Element(bad), string.Create(CultureInfo.InvariantCulture, $"is a bool stored as {_data[Position + bad]}"));
                 }
                 Position += size * count;
                 return;
@@ -461,27 +488,27 @@ internal static class GgufLayout
                 int at = Position;
                 if (elementType == GgufValueType.String)
                 {
-                    if (Remaining < 8) Need(8, Element(what, i));
+                    if (Remaining < 8) Need(8, Element(i));
                     ulong length = BinaryPrimitives.ReadUInt64LittleEndian(_data[Position..]);
                     Position += 8;
                     if (length > (ulong)Remaining)
                     {
-                        throw Error(at, Element(what, i), string.Create(CultureInfo.InvariantCulture,
+                        throw Fail(at, Element(i), string.Create(CultureInfo.InvariantCulture,
                             $"claims a string of {length} bytes but only {Remaining} remain"));
                     }
-                    if (!Utf8.IsValid(_data.Slice(Position, (int)length))) throw Error(at, Element(what, i), "is not valid UTF-8");
+                    if (!Utf8.IsValid(_data.Slice(Position, (int)length))) throw Fail(at, Element(i), "is not valid UTF-8");
                     Position += (int)length;
                 }
                 else
                 {
-                    var (innerType, innerCount) = ArrayHead(what, i, depth + 1);
-                    SkipElements(innerType, innerCount, what, depth + 1);
+                    var (innerType, innerCount) = ArrayHead(i, depth + 1);
+                    SkipElements(innerType, innerCount, depth + 1);
                 }
             }
         }
 
         // Built only when an error is thrown, so that checking an array allocates nothing.
-        private static string Element(string what, int index)
-            => index < 0 ? what : string.Create(CultureInfo.InvariantCulture, $"{what}[{index}]");
+        private static string? Element(int index)
+            => index < 0 ? null : string.Create(CultureInfo.InvariantCulture, $"element {index}");
     }
 }

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Concurrent;
 using System.Globalization;
 using Quant.Kernels;
 
@@ -38,14 +39,20 @@ public sealed class GgufTensorType
     /// <summary>The registered format, or null for F32.</summary>
     public QuantFormatEntry? Format { get; }
 
+    // One instance per registered format, so that reading a file's tensor table allocates no types.
+    private static readonly ConcurrentDictionary<QuantFormatEntry, GgufTensorType> s_types = new();
+
     /// <summary>The type with ggml id <paramref name="id"/>, or null when neither F32 nor a registered format with one block-record plane has it.</summary>
     public static GgufTensorType? Find(long id)
     {
         if (id == 0) return F32;
         if (id < 0 || id > int.MaxValue) return null;
         QuantCatalog.EnsureRegistered();
-        var entry = QuantFormatRegistry.FindByGgufType((int)id);
-        return entry is null || !IsBlockRecord(entry.Info) ? null : FromEntry(entry);
+        foreach (var entry in QuantFormatRegistry.All)
+        {
+            if (entry.Info.GgufType == id) return IsBlockRecord(entry.Info) ? FromEntry(entry) : null;
+        }
+        return null;
     }
 
     /// <summary>The type of <paramref name="format"/>.</summary>
@@ -74,7 +81,7 @@ public sealed class GgufTensorType
     private static bool IsBlockRecord(QuantFormatInfo info) => info.Planes.Count == 1 && info.Planes[0].Extent == PlaneExtent.Block;
 
     private static GgufTensorType FromEntry(QuantFormatEntry entry)
-        => new(entry.Info.GgufType, entry.Info.Name, entry.Info.BlockSize, entry.Info.BytesPerBlock, entry);
+        => s_types.GetOrAdd(entry, static e => new(e.Info.GgufType, e.Info.Name, e.Info.BlockSize, e.Info.BytesPerBlock, e));
 
     /// <summary>
     /// Bytes of a tensor of this type with <paramref name="dims"/> (fastest first): <c>dims[0] / BlockSize</c>
