@@ -6,8 +6,7 @@ using System.Text;
 namespace Quant.Runtime.Tests.Gguf;
 
 /// <summary>
-/// The node scripts under tests/tools (@huggingface/gguf and node-llama-cpp, installed by <c>npm ci</c>
-/// there, which .ci/run does). Locally a test that needs them is skipped with the reason when they are
+/// The node scripts under tests/tools (@huggingface/gguf and node-llama-cpp, installed there by .ci/run). Locally a test that needs them is skipped with the reason when they are
 /// missing; under <c>CI=true</c> it runs and fails instead, since CI installs them.
 /// </summary>
 internal static class NodeTools
@@ -36,7 +35,7 @@ internal static class NodeTools
         {
             if (!Directory.Exists(Path.Combine(modules, package)))
             {
-                return $"{package} is not installed in {modules} (run 'npm ci' in tests/tools, as .ci/run does)";
+                return $"{package} is not installed in {modules} (install them as .ci/run does: cd tests/tools && npm install --omit=optional --ignore-scripts --no-save)";
             }
         }
         return FindNode() is null ? "node is not on PATH" : null;
