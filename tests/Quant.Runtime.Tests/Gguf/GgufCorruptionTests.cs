@@ -105,7 +105,8 @@ public sealed class GgufCorruptionTests(ITestOutputHelper output) : IDisposable
         output.WriteLine($"{cases} corrupt GGUF files ({truncations} truncated, {flips} with 1-4 bytes changed) from {bases.Count} valid ones ({string.Join(", ", bases.Select(b => $"{b.Name} {b.Bytes.Length} bytes"))}):");
         output.WriteLine($"  {rejected} refused with QuantFormatException, {cases - rejected} read in full (changes in tensor data or harmless values), 0 other exceptions;");
         output.WriteLine($"  the most any open + read allocated beyond the file's size: {worstOverFile} bytes (allowance {AllowanceBytes}).");
-        foreach (var (reason, count) in reasons.OrderByDescending(r => r.Value)) output.WriteLine($"  {count,5}  {reason}");
+        output.WriteLine("  the most frequent reasons (numbers and names masked):");
+        foreach (var (reason, count) in reasons.OrderByDescending(r => r.Value).Take(12)) output.WriteLine($"  {count,5}  {reason}");
         Assert.True(rejected > cases / 2, $"only {rejected} of {cases} corrupt files were refused");
     }
 
