@@ -27,7 +27,9 @@ min() { if [ "$1" = scalar ] || [ "$2" = scalar ]; then echo scalar; elif [ "$1"
 for knob in "DOTNET_EnableAVX512=0:256" "DOTNET_EnableAVX2=0:128" "DOTNET_EnableHWIntrinsic=0:scalar"; do
   setting=${knob%%:*}
   expect=$(min "$native" "${knob##*:}")
-  echo "== format tests with $setting (expecting SIMD level $expect)"
-  env "$setting" QUANT_EXPECT_SIMD="$expect" dotnet test tests/Quant.Formats.Tests -c "$configuration" --no-build -nologo
+  echo "== format tests (catalogue and custom) with $setting (expecting SIMD level $expect)"
+  for project in tests/Quant.Formats.Tests tests/Quant.CustomFormats.Tests; do
+    env "$setting" QUANT_EXPECT_SIMD="$expect" dotnet test "$project" -c "$configuration" --no-build -nologo
+  done
 done
 echo "== all test passes succeeded"

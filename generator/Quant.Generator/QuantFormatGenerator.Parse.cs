@@ -745,6 +745,12 @@ partial class QuantFormatGenerator
                         tileRule.Name, tileRule.Kind, _name, "2-D tiles are quantized with AbsMax: the tile's largest magnitude maps to the largest code");
                     return null;
                 }
+                if (sub is not null && rules.FirstOrDefault(r => r.Kind is not (RuleKind.GgmlKQuant or RuleKind.GgmlIq4 or RuleKind.ErrorMinimizing)) is { } flatRule)
+                {
+                    Report(D.RuleDoesNotFit, attributes.First(a => a.AttributeClass!.Name == "QuantRuleAttribute" && a.ConstructorArguments[0].Value as string == flatRule.Name),
+                        flatRule.Name, flatRule.Kind, _name, "a super-block with [SubScales] is quantized by ggml's searches (GgmlKQuant or GgmlIq4), which write the sub-scales; this rule would leave them unwritten");
+                    return null;
+                }
                 foreach (var rule in rules.Where(r => r.Kind == RuleKind.ErrorMinimizing && scale?.Code != ScaleCodeKind.E8M0))
                 {
                     string? problem =

@@ -502,6 +502,25 @@ public sealed class DiagnosticsTests
             "Rule 'ocp' (SharedExponent) cannot quantize format 'bad'", "with an E8M0 [Scale]");
     }
 
+    [Fact]
+    public void QG0014_FlatRuleOnASuperBlockWithSubScales_IsReported()
+    {
+        // Found by the custom-format tests: SignedMax computed one block scale and left the sub-scales at 0.
+        var run = Run("""
+            [QuantFormat("bad")]
+            [Block(256, SubBlock = 16)]
+            [Scale(ScaleCode.F16)]
+            [SubScales(4)]
+            [Codes(2, Packing = Packing.Sliced, Stride = 32)]
+            [Integer(Offset = 2)]
+            [QuantRule("signedmax", ScaleRule.SignedMax)]
+            public static partial class Bad;
+            """);
+
+        AssertReported(run, "QG0014", "Tests.Bad", at: "QuantRule(\"signedmax\", ScaleRule.SignedMax)",
+            "Rule 'signedmax' (SignedMax) cannot quantize format 'bad'", "this rule would leave them unwritten");
+    }
+
     // ---- QG0015 ------------------------------------------------------------------------------
 
     [Theory]

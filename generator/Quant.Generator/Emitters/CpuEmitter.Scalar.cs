@@ -441,6 +441,12 @@ partial class CpuEmitter
                 {
                     w.WriteLine($"// d = (max - min) / {mask}, z = -min / d{(rule.RoundZeroPoint ? " rounded to an integer" : "")}; codes round x / d + z, so that y = (q - z) * d.");
                     w.WriteLine("QuantMath.MinMax(x, out float low, out float high);");
+                    if (rule.RoundZeroPoint)
+                    {
+                        w.WriteLine($"// GPTQ's range always holds 0, so the integer zero point stays a code in [0, {mask}].");
+                        w.WriteLine("low = MathF.Min(low, 0f);");
+                        w.WriteLine("high = MathF.Max(high, 0f);");
+                    }
                     w.WriteLine($"float d = (high - low) / {mask}f;");
                     w.WriteLine("float id = d != 0f ? 1f / d : 0f;");
                     w.WriteLine(rule.RoundZeroPoint ? "float zero = MathF.Round(-low * id);" : "float zero = -low * id;");
