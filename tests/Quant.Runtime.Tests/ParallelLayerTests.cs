@@ -146,3 +146,43 @@ public sealed class ParallelLayerTests(ITestOutputHelper output)
         Assert.Equal(Shard.Simple(0, 1, 2), even[1].Value);
     }
 }
+
+public sealed class ParallelSerdeTests
+{
+    [Theory]
+    [InlineData(null)]
+    [InlineData("q4_0")]
+    [InlineData("mxfp4")]
+    public void ParallelLayers_RoundTripThroughTheirBlobs_PerRank(string? isq)
+    {
+        var rng = new SplitMix64(620);
+        int n = 16, k = 128;
+        var tensors = new Dictionary<string, HostTensor> { ["w.weight"] = TestTensors.Random(rng, DType.BF16, n, k), ["w.bias"] = TestTensors.Random(rng, DType.F32, n) };
+        var options = isq is null ? LoadOptions.Default : new LoadOptions { Isq = IsqRules.All(isq) };
+        var vb = ShardedVarBuilder.FromTensors(tensors, options).Pp("w");
+        var x = TestTensors.Gaussian(rng, 2 * k);
+        var results = Comm.Run(CommKind.InProcess, 2, comm =>
+        {
+            var row = RowParallelLinear.Load(k, n, null, true, comm, vb);
+            var column = ColumnParallelLinear.Load(k, n, null, true, comm, vb);
+            var replicated = ReplicatedLinear.Load(k, n, null, true, vb);
+            var rowBack = RowParallelLinear.Deserialize(row.Serialize(), comm);
+            var columnBack = ColumnParallelLinear.Deserialize(column.Serialize());
+            var replicatedBack = ReplicatedLinear.Deserialize(replicated.Serialize());
+            var slice = new float[2 * k / 2];
+            for (int b = 0; b < 2; b++) x.AsSpan(b * k + comm.Rank * k / 2, k / 2).CopyTo(slice.AsSpan(b * k / 2));
+            var xs = HostTensor.FromArray(slice, 2, k / 2);
+            var xf = HostTensor.FromArray(x, 2, k);
+            return (row.Forward(xs).ToFloat32Array(), rowBack.Forward(xs).ToFloat32Array(),
+                column.Forward(xf).ToFloat32Array(), columnBack.Forward(xf).ToFloat32Array(),
+                replicated.Forward(xf).ToFloat32Array(), replicatedBack.Forward(xf).ToFloat32Array(), rowBack.HasBias && columnBack.HasBias);
+        });
+        foreach (var (_, r) in results)
+        {
+            Assert.Equal(r.Item1, r.Item2);
+            Assert.Equal(r.Item3, r.Item4);
+            Assert.Equal(r.Item5, r.Item6);
+            Assert.True(r.Item7);
+        }
+    }
+}
