@@ -75,6 +75,51 @@ for name in $expected; do
 done
 echo "$(wc -w <<<"$expected") generated files equal $sample/snapshots"
 
+echo "== a consumer that references Quant.Abstractions alone gets the generator"
+# Outside the repository (no Directory.Build.props, global.json or nuget.config of ours applies), one
+# PackageReference, the sample's declaration: the generator must run and write the same sources.
+alone=$(mktemp -d)
+trap 'rm -rf "$alone"' EXIT
+cat > "$alone/nuget.config" <<XML
+<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <packageSources><add key="quant-local" value="$PWD/$feed" /></packageSources>
+  <packageSourceMapping>
+    <packageSource key="quant-local"><package pattern="Quant.*" /></packageSource>
+    <packageSource key="nuget.org"><package pattern="*" /></packageSource>
+  </packageSourceMapping>
+</configuration>
+XML
+cat > "$alone/Alone.csproj" <<XML
+<Project Sdk="Microsoft.NET.Sdk">
+  <PropertyGroup>
+    <OutputType>Exe</OutputType>
+    <TargetFramework>net10.0</TargetFramework>
+    <Nullable>enable</Nullable>
+    <TreatWarningsAsErrors>true</TreatWarningsAsErrors>
+    <EmitCompilerGeneratedFiles>true</EmitCompilerGeneratedFiles>
+    <CompilerGeneratedFilesOutputPath>generated</CompilerGeneratedFilesOutputPath>
+  </PropertyGroup>
+  <ItemGroup>
+    <PackageReference Include="Quant.Abstractions" Version="[$version]" />
+    <Compile Remove="generated/**" />
+  </ItemGroup>
+</Project>
+XML
+cp "$sample/Q3Affine.cs" "$alone/"
+cat > "$alone/Program.cs" <<'CS'
+using Quant;
+bool found = QuantFormatRegistry.TryGet("q3_affine", out var entry) && entry.FormatType == typeof(CustomFormat.Q3Affine.Format);
+System.Console.WriteLine($"Quant.Abstractions alone: q3_affine registered {found}, {CustomFormat.Q3Affine.Info.BitsPerWeight} bits per weight");
+return found ? 0 : 1;
+CS
+dotnet build "$alone/Alone.csproj" -c "$configuration" -nologo -v quiet >/dev/null || fail "a project referencing only Quant.Abstractions does not build"
+dotnet "$alone/bin/$configuration/net10.0/Alone.dll" || fail "the Quant.Abstractions-only consumer failed"
+for name in $expected; do
+  diff <(sed '1s/^\xEF\xBB\xBF//' "$alone/generated/Quant.Generator/Quant.Generator.QuantFormatGenerator/CustomFormat.$name" | tr -d '\r') "$sample/snapshots/$name" >/dev/null \
+    || fail "$name: the Quant.Abstractions-only consumer's generated source differs from $sample/snapshots/$name"
+done
+
 echo "== dotnet tool install quant"
 tools="$scratch/tools"
 dotnet tool install quant --version "$version" --tool-path "$tools" --add-source "$feed" >/dev/null
