@@ -42,4 +42,7 @@ for knob in "DOTNET_EnableAVX512=0:256" "DOTNET_EnableAVX2=0:128" "DOTNET_Enable
     env "$setting" QUANT_EXPECT_SIMD="$expect" dotnet test "$project" -c "$configuration" --no-build -nologo
   done
 done
+# The NuGet packages as a consumer meets them: pack, build and run samples/CustomFormat from the packages alone,
+# compare the sources the packed generator wrote there, install the quant tool.
+bash tests/sample.sh --no-build
 echo "== all test passes succeeded"
