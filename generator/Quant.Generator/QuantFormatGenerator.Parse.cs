@@ -701,6 +701,16 @@ partial class QuantFormatGenerator
                         if (!afq) Report(D.InvalidIdentity, format, _name, "a UQFF Afq layer holds 2, 3, 4, 6 or 8-bit codes packed LSB first, then a plane of scales, then a plane of biases ([Min] in Add mode), in groups of 32, 64 or 128");
                         return afq;
                     }
+                    case UqffLayerKind.Hqq:
+                    {
+                        // The codec repacks the codes along the output dimension and writes the scale and zero planes as [groups, 1] records.
+                        bool hqq = planes.Count == 3 && code is { Kind: ElementKind.Integer, Signed: false, Offset: 0, Bits: 1 or 2 or 3 or 4 or 8 }
+                            && code.Parts.Count == 1 && code.Parts[0].Packing == PackingKind.Sequential && fields[code.Parts[0].Field].Plane == 0
+                            && scale is not null && fields[scale.Field].Plane == 1 && min is { Mode: MinModeKind.ZeroPoint } && fields[min.Field].Plane == 2
+                            && scale.Code == min.Code && scale.Code is ScaleCodeKind.F32 or ScaleCodeKind.F16 or ScaleCodeKind.BF16;
+                        if (!hqq) Report(D.InvalidIdentity, format, _name, "a UQFF Hqq layer holds 1, 2, 3, 4 or 8-bit codes packed LSB first, then a plane of scales, then a plane of zero points ([Min(Mode = MinMode.ZeroPoint)]), both F32, F16 or BF16 of the same type");
+                        return hqq;
+                    }
                     default:
                         Report(D.NotSupported, format, _name, $"UQFF layer type {uqff}");
                         return false;
@@ -728,13 +738,15 @@ partial class QuantFormatGenerator
                     string? problem = kind is RuleKind.GgmlKQuant or RuleKind.GgmlIq4 or RuleKind.ReciprocalSignedMax
                         ? GgmlFamilyProblem(kind, code, scale, min, sub, blockSize, subBlock)
                         : RuleProblem(kind, (RoundingKind)Named(attribute, "Rounding", 0), code, scale, min);
+                    int steps = Named(attribute, "Steps", 20);
+                    if (problem is null && kind == RuleKind.HalfQuadratic && steps < 0) problem = $"Steps must be 0 or more; it says {steps}";
                     if (problem is not null)
                     {
                         Report(D.RuleDoesNotFit, attribute, name, kind, _name, problem);
                         return null;
                     }
                     rules.Add(new RuleModel(name, kind, Named(attribute, "Default", false), Named<string?>(attribute, "Description", null),
-                        (RoundingKind)Named(attribute, "Rounding", 0), (OverflowKind)Named(attribute, "Overflow", 0), Named(attribute, "RoundZeroPoint", false)));
+                        (RoundingKind)Named(attribute, "Rounding", 0), (OverflowKind)Named(attribute, "Overflow", 0), Named(attribute, "RoundZeroPoint", false), steps));
                 }
                 if (rules.Count == 0)
                 {
@@ -755,12 +767,18 @@ partial class QuantFormatGenerator
                         tileRule.Name, tileRule.Kind, _name, "2-D tiles are quantized with AbsMax: the tile's largest magnitude maps to the largest code");
                     return null;
                 }
+                if (sub is not null && rules.FirstOrDefault(r => r.Kind is not (RuleKind.GgmlKQuant or RuleKind.GgmlIq4 or RuleKind.ErrorMinimizing)) is { } flatRule)
+                {
+                    Report(D.RuleDoesNotFit, attributes.First(a => a.AttributeClass!.Name == "QuantRuleAttribute" && a.ConstructorArguments[0].Value as string == flatRule.Name),
+                        flatRule.Name, flatRule.Kind, _name, "a super-block with [SubScales] is quantized by ggml's searches (GgmlKQuant or GgmlIq4), which write the sub-scales; this rule would leave them unwritten");
+                    return null;
+                }
                 foreach (var rule in rules.Where(r => r.Kind == RuleKind.ErrorMinimizing && scale?.Code != ScaleCodeKind.E8M0))
                 {
                     string? problem =
                         baseRule.Kind == RuleKind.ErrorMinimizing ? "it starts from the default rule, so another rule must be the default"
                         : sub is not null && baseRule.Kind is not (RuleKind.GgmlKQuant or RuleKind.GgmlIq4) ? "for super-blocks it tries ggml's weighted searches, so the default rule must be GgmlKQuant or GgmlIq4"
-                        : sub is null && min is { Mode: not MinModeKind.Add } ? "it refits a scale and an added min; zero points and subtracted mins are not refitted yet"
+                        : sub is null && min is { Mode: MinModeKind.SubtractScaled } ? "it refits a scale and an added min or a zero point; subtracted mins are not refitted yet"
                         : null;
                     if (problem is not null)
                     {
@@ -812,6 +830,7 @@ partial class QuantFormatGenerator
                         return code.Kind == ElementKind.Minifloat && scale is null && min is null ? null
                             : "it rounds each element (divided by the tensor scale, if any) to the nearest code on its own, so it needs [Minifloat] codes and no [Scale] or [Min]";
                     case RuleKind.ZeroPointMinMax:
+                    case RuleKind.HalfQuadratic:
                         return integer && !code.Signed && code.Offset == 0 && floatScale && min is { Mode: MinModeKind.ZeroPoint, Code: ScaleCodeKind.F32 or ScaleCodeKind.F16 or ScaleCodeKind.BF16 } ? null
                             : "it needs unsigned [Integer] codes without offset, a [Scale] and a [Min(Mode = MinMode.ZeroPoint)], stored as F32, F16 or BF16";
                     case RuleKind.Affine:

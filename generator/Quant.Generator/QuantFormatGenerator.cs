@@ -114,10 +114,10 @@ public sealed partial class QuantFormatGenerator : IIncrementalGenerator
                 if (a.Name == b.Name) yield return (a, b, DiagnosticDescriptors.DuplicateName, a.Name);
                 if (a.GgufType >= 0 && a.GgufType == b.GgufType) yield return (a, b, DiagnosticDescriptors.DuplicateGguf, a.GgufType.ToString(System.Globalization.CultureInfo.InvariantCulture));
                 if (a.Uqff is UqffLayerKind.Mxfp4 or UqffLayerKind.Fp8 or UqffLayerKind.F8Q8 && a.Uqff == b.Uqff) yield return (a, b, DiagnosticDescriptors.DuplicateUqff, a.Uqff.ToString());
-                // Afq layers carry their bits and group size: only formats that share both clash.
-                if (a.Uqff == UqffLayerKind.Afq && b.Uqff == UqffLayerKind.Afq && a.CodeBits == b.CodeBits && a.BlockSize == b.BlockSize)
+                // Afq and Hqq layers carry their bits and group size: only formats that share both clash.
+                if (a.Uqff is UqffLayerKind.Afq or UqffLayerKind.Hqq && a.Uqff == b.Uqff && a.CodeBits == b.CodeBits && a.BlockSize == b.BlockSize)
                 {
-                    yield return (a, b, DiagnosticDescriptors.DuplicateUqff, $"Afq with {a.CodeBits}-bit codes in groups of {a.BlockSize}");
+                    yield return (a, b, DiagnosticDescriptors.DuplicateUqff, $"{a.Uqff} with {a.CodeBits}-bit codes in groups of {a.BlockSize}");
                 }
             }
         }

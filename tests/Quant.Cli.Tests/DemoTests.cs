@@ -27,8 +27,10 @@ public sealed class DemoTests
             Assert.EndsWith("x", cells[7], StringComparison.Ordinal);
             double rmse = double.Parse(cells[2], System.Globalization.CultureInfo.InvariantCulture);
             // Codes of 2 to 16 bits on N(0, 1) weights: some error (f16's is about 2e-4), and well under the
-            // weights' own RMS of 1 (2-bit formats reach about 0.4).
-            Assert.InRange(rmse, 1e-5, 0.5);
+            // weights' own RMS of 1 (2-bit formats reach about 0.4; plain min-max rounding in groups of 128,
+            // gptq2_g128's only rule, about 0.5). 1-bit codes (HQQ) keep only two values per group, near its
+            // min and max, so their error is above the weights' RMS (1.3 to 1.9).
+            Assert.InRange(rmse, 1e-5, entry.Info.CodeBits == 1 ? 2.0 : 0.55);
         }
     }
 

@@ -16,7 +16,7 @@ public sealed class PeerVectorTests
 
     private const int Columns = 512;
 
-    /// <summary>Every case folder of the three formats, except the imatrix ones (their quantizer takes an importance matrix the CLI does not pass).</summary>
+    /// <summary>Every case folder of the three formats, except the imatrix ones (ImatrixTests runs those through --imatrix).</summary>
     public static IEnumerable<object[]> Cases()
     {
         foreach (var (folder, format) in s_formats)

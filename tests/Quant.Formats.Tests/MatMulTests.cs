@@ -1,95 +1,20 @@
 using System;
-using System.Diagnostics;
 using Quant.Formats.Tests.Support;
 using Quant.Kernels;
-using Xunit.Abstractions;
 
 namespace Quant.Formats.Tests;
 
 /// <summary>
-/// GEMV (batch 1) and GEMM (batch &gt; 1) <c>y = x W^T + b</c> of every registered format against the
-/// float64 product of the scalar-dequantized weights, for odd row counts, K from one block to 4096,
-/// batches 1 to 33, one and two threads, with and without bias, at every SIMD level; and the argument
-/// checks of the drivers and row kernels.
+/// The argument checks of the GEMV / GEMM driver and the row kernels, for every registered format. GEMV and
+/// GEMM against float64 (odd row counts, K from one block to 4096, batches 1 to 33, one and two threads, with
+/// and without bias, every SIMD level) are part of the conformance suite, Conformance/FormatConformance.cs.
 /// </summary>
-public sealed class MatMulTests(ITestOutputHelper output)
+public sealed class MatMulTests
 {
-    private static readonly int[] s_rows = [1, 3, 17, 33];
-    private static readonly int[] s_blockCounts = [1, 2, 3, 8, 17, 33, 65, 128];
-    private static readonly int[] s_batches = [1, 2, 3, 7, 33];
-
     /// <summary>Adding the bias rounds once more: an ulp of |b| (2^-23) is the slack on top of the dot's bound.</summary>
     internal static readonly double BiasSlack = Math.ScaleB(1.0, -23);
 
     public static TheoryData<string> FormatNames() => TestFormats.Names();
-
-    [Theory, MemberData(nameof(FormatNames))]
-    public void MatMul_GemvAndGemm_MatchFloat64Reference(string format)
-    {
-        var entry = TestFormats.Get(format);
-        var kernels = FormatKernels.For(entry);
-        int bs = entry.Info.BlockSize;
-        var failures = new FailureLog();
-        var clock = Stopwatch.StartNew();
-        long calls = 0;
-        ulong seed = 1000;
-        foreach (int n in s_rows)
-        {
-            foreach (int blocks in s_blockCounts)
-            {
-                int k = blocks * bs;
-                if (blocks > 1 && k > 4096) continue;
-                var rng = new SplitMix64(seed++);
-                var weights = TestData.Matrix(rng, n, k, rng.NextBool() ? Dist.Gaussian : Dist.Mixed);
-                int rule = rng.NextInt(entry.Info.Rules.Count);
-                var matrix = TestFormats.Quantize(entry, weights, n, k, rule);
-                var w = TestFormats.Dequantize(entry, matrix, SimdLevel.Scalar);
-                var bias = TestData.Matrix(rng, 1, n, Dist.Gaussian);
-
-                foreach (int batch in s_batches)
-                {
-                    var x = TestData.Matrix(rng, batch, k, rng.NextInt(4) == 0 ? Dist.Mixed : Dist.Gaussian);
-                    var expected = new double[batch * n];
-                    var scale = new double[batch * n];
-                    for (int b = 0; b < batch; b++)
-                    {
-                        for (int r = 0; r < n; r++)
-                        {
-                            (expected[b * n + r], scale[b * n + r]) = Float64.Dot(w.AsSpan(r * k, k), x.AsSpan(b * k, k));
-                        }
-                    }
-
-                    foreach (var level in TestFormats.Levels)
-                    {
-                        foreach (int threads in new[] { 1, 2 })
-                        {
-                            foreach (bool withBias in new[] { false, true })
-                            {
-                                var y = new float[batch * n];
-                                y.AsSpan().Fill(float.NaN); // every output must be written
-                                kernels.MatMul(matrix, x, y, withBias ? bias : default, threads, level);
-                                calls++;
-                                string context = $"seed {seed - 1}, {format} (rule {entry.Info.Rules[rule].Name}), N = {n}, K = {k}, batch {batch}, {threads} threads, {(withBias ? "bias" : "no bias")}, {level}";
-                                failures.Run(() =>
-                                {
-                                    for (int b = 0; b < batch; b++)
-                                    {
-                                        for (int r = 0; r < n; r++)
-                                        {
-                                            double bv = withBias ? bias[r] : 0;
-                                            Check.Close(expected[b * n + r] + bv, y[b * n + r], scale[b * n + r], Math.Abs(bv) * BiasSlack + Check.UnderflowSlack(k), $"{context}: y[{b}, {r}]");
-                                        }
-                                    }
-                                });
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        output.WriteLine($"{format}: {calls} MatMul calls checked in {clock.ElapsedMilliseconds} ms");
-        failures.ThrowIfAny();
-    }
 
     [Theory, MemberData(nameof(FormatNames))]
     public void MatMul_WrongLengths_ThrowArgumentException(string format)

@@ -8,24 +8,13 @@ using Quant.Uqff;
 namespace Quant.Formats.Tests;
 
 /// <summary>
-/// UQFF layer blobs written and read back: quantized layers (Gguf, type 0, for the ggml formats; Mxfp4,
-/// type 6) with identical planes, bias and shape; Unquant layers (type 1) of F32, F16 and BF16 weights
-/// whose values come back exactly (F16 / BF16: equal to the rounded values).
+/// UQFF layer blobs written and read back: the generated per-format UQFF methods, and Unquant layers (type 1)
+/// of F32, F16 and BF16 weights whose values come back exactly (F16 / BF16: equal to the rounded values). Every
+/// quantized format's own layer (Gguf, type 0; Mxfp4, type 6) round trips in the conformance suite,
+/// Conformance/FormatConformance.cs.
 /// </summary>
 public sealed class UqffRoundTripTests
 {
-    public static TheoryData<string, bool> QuantFormatsWithAndWithoutBias()
-    {
-        var data = new TheoryData<string, bool>();
-        foreach (var entry in TestFormats.All)
-        {
-            if (entry.Info.Uqff is not (UqffLayer.Gguf or UqffLayer.Mxfp4)) continue;
-            data.Add(entry.Info.Name, false);
-            data.Add(entry.Info.Name, true);
-        }
-        return data;
-    }
-
     [Fact]
     public void UqffFormats_IncludeTheFourBuiltIns()
     {
@@ -37,57 +26,6 @@ public sealed class UqffRoundTripTests
         Assert.Equal(2, byName["q4_0"].GgufType);
         Assert.Equal(8, byName["q8_0"].GgufType);
         Assert.Equal(39, byName["mxfp4_ggml"].GgufType);
-    }
-
-    [Theory, MemberData(nameof(QuantFormatsWithAndWithoutBias))]
-    public void QuantLayer_WriteThenRead_RoundTripsPlanesBiasAndShape(string format, bool withBias)
-    {
-        var entry = TestFormats.Get(format);
-        int bs = entry.Info.BlockSize;
-        ulong seed = 1400;
-        foreach (var (n, k) in new[] { (1, bs), (3, 2 * bs), (17, 33 * bs), (5, 4096 / bs * bs) })
-        {
-            var rng = new SplitMix64(seed++);
-            var matrix = TestFormats.RandomBytes(entry, n, k, rng);
-            var bias = withBias ? TestData.Matrix(rng, 1, n, Dist.Gaussian) : null;
-            if (bias is not null) bias[0] = -0f; // the bias is raw F32: signs of zero survive
-            string context = $"seed {seed - 1}, {format}, {n} x {k}, {(withBias ? "bias" : "no bias")}";
-
-            var blob = UqffCodec.WriteLayer(matrix, bias);
-            Assert.Equal((byte)entry.Info.Uqff, blob[4]);
-
-            var back = UqffCodec.ReadQuantLayer(blob, out var biasBack);
-            Assert.Same(entry.Info, back.Format);
-            Assert.Equal(n, back.Rows);
-            Assert.Equal(k, back.Columns);
-            for (int p = 0; p < entry.Info.Planes.Count; p++) Check.BytesEqual(matrix.Plane(p).Span, back.Plane(p).Span, $"{context}: plane {p}");
-            if (bias is null) Assert.Null(biasBack);
-            else Check.BitsEqual(bias, biasBack!, $"{context}: bias");
-
-            var layer = UqffCodec.ReadLayer(blob);
-            Assert.Equal(entry.Info.Uqff, layer.Type);
-            Assert.Equal(UqffCodec.Version, layer.Version);
-            if (layer.Type == UqffLayer.Gguf)
-            {
-                Assert.Equal(entry.Info.GgufType, layer.GgmlType);
-                Assert.Equal(new[] { n, k }, layer.GgufDims);
-                Check.BytesEqual(matrix.Plane(0).Span, layer.GgufData, $"{context}: Gguf data");
-            }
-            else
-            {
-                Assert.Equal(entry.Info.Planes.Count, layer.Tensors.Count);
-                for (int p = 0; p < layer.Tensors.Count; p++)
-                {
-                    Assert.Equal(UqffDType.U8, layer.Tensors[p].DType);
-                    Assert.Equal(new[] { n, entry.Info.RowBytes(p, k) }, layer.Tensors[p].Dims);
-                }
-            }
-            if (bias is not null)
-            {
-                Assert.Equal(UqffDType.F32, layer.Bias!.DType);
-                Assert.Equal(new[] { n }, layer.Bias.Dims);
-            }
-        }
     }
 
     [Fact]

@@ -364,6 +364,45 @@ public sealed class DiagnosticsTests
     }
 
     [Fact]
+    public void QG0010_HqqLayersClashOnlyWhenBitsAndGroupSizeAgree()
+    {
+        // Hqq layers carry their bits and group size: 4-bit groups of 64 clash, a 4-bit format in groups of 32 does not.
+        var run = Run("""
+            [QuantFormat("hqq_a", Uqff = UqffLayer.Hqq)]
+            [Block(64)]
+            [Codes(4)]
+            [Integer]
+            [Scale(ScaleCode.F32, Plane = "scales")]
+            [Min(ScaleCode.F32, Mode = MinMode.ZeroPoint, Plane = "zeros")]
+            [QuantRule("hqq", ScaleRule.HalfQuadratic)]
+            public static partial class HqqA;
+
+            [QuantFormat("hqq_b", Uqff = UqffLayer.Hqq)]
+            [Block(64)]
+            [Codes(4)]
+            [Integer]
+            [Scale(ScaleCode.F32, Plane = "scales")]
+            [Min(ScaleCode.F32, Mode = MinMode.ZeroPoint, Plane = "zeros")]
+            [QuantRule("hqq", ScaleRule.HalfQuadratic)]
+            public static partial class HqqB;
+
+            [QuantFormat("hqq_c", Uqff = UqffLayer.Hqq)]
+            [Block(32)]
+            [Codes(4)]
+            [Integer]
+            [Scale(ScaleCode.F32, Plane = "scales")]
+            [Min(ScaleCode.F32, Mode = MinMode.ZeroPoint, Plane = "zeros")]
+            [QuantRule("hqq", ScaleRule.HalfQuadratic)]
+            public static partial class HqqC;
+            """);
+
+        var diagnostic = AssertDiagnostic(run, "QG0010", "Formats 'Tests.HqqA' and 'Tests.HqqB' are both written as UQFF layer type Hqq with 4-bit codes in groups of 64");
+        AssertLocatedAt(run, diagnostic, "QuantFormat(\"hqq_a\", Uqff = UqffLayer.Hqq)", "QuantFormat(\"hqq_b\", Uqff = UqffLayer.Hqq)", "HqqA", "HqqB");
+        Assert.DoesNotContain(run.GeneratorDiagnostics, d => d.GetMessage(CultureInfo.InvariantCulture).Contains("HqqC", StringComparison.Ordinal));
+        Assert.Equal(5, run.SourcesOf("Tests.HqqC").Count);
+    }
+
+    [Fact]
     public void QG0010_GgufLayersOfSeveralFormats_AreNotAClash()
     {
         // Gguf layers carry their ggml type, so many formats share UQFF layer type 0.
@@ -500,6 +539,46 @@ public sealed class DiagnosticsTests
 
         AssertReported(run, "QG0014", "Tests.Bad", at: "QuantRule(\"ocp\", ScaleRule.SharedExponent)",
             "Rule 'ocp' (SharedExponent) cannot quantize format 'bad'", "with an E8M0 [Scale]");
+    }
+
+    [Fact]
+    public void QG0014_FlatRuleOnASuperBlockWithSubScales_IsReported()
+    {
+        // Found by the custom-format tests: SignedMax computed one block scale and left the sub-scales at 0.
+        var run = Run("""
+            [QuantFormat("bad")]
+            [Block(256, SubBlock = 16)]
+            [Scale(ScaleCode.F16)]
+            [SubScales(4)]
+            [Codes(2, Packing = Packing.Sliced, Stride = 32)]
+            [Integer(Offset = 2)]
+            [QuantRule("signedmax", ScaleRule.SignedMax)]
+            public static partial class Bad;
+            """);
+
+        AssertReported(run, "QG0014", "Tests.Bad", at: "QuantRule(\"signedmax\", ScaleRule.SignedMax)",
+            "Rule 'signedmax' (SignedMax) cannot quantize format 'bad'", "this rule would leave them unwritten");
+    }
+
+    [Theory]
+    [InlineData("[Min(ScaleCode.F32, Plane = \"zeros\")]", "[QuantRule(\"hqq\", ScaleRule.HalfQuadratic)]", "QuantRule(\"hqq\", ScaleRule.HalfQuadratic)",
+        "Rule 'hqq' (HalfQuadratic)", "a [Min(Mode = MinMode.ZeroPoint)]")]
+    [InlineData("[Min(ScaleCode.F32, Mode = MinMode.ZeroPoint, Plane = \"zeros\")]", "[QuantRule(\"hqq\", ScaleRule.HalfQuadratic, Steps = -1)]",
+        "QuantRule(\"hqq\", ScaleRule.HalfQuadratic, Steps = -1)", "Rule 'hqq' (HalfQuadratic)", "Steps must be 0 or more; it says -1")]
+    public void QG0014_ZeroPointRulesThatDoNotFit_AreReported(string min, string rules, string at, string rule, string problem)
+    {
+        var run = Run($$"""
+            [QuantFormat("bad")]
+            [Block(64)]
+            [Codes(4)]
+            [Integer]
+            [Scale(ScaleCode.F32, Plane = "scales")]
+            {{min}}
+            {{rules}}
+            public static partial class Bad;
+            """);
+
+        AssertReported(run, "QG0014", "Tests.Bad", at, rule + " cannot quantize format 'bad'", problem);
     }
 
     // ---- QG0015 ------------------------------------------------------------------------------
@@ -689,7 +768,7 @@ public sealed class DiagnosticsTests
     public void QG0020_UnsupportedUqffLayerType_IsReported()
     {
         var run = Run("""
-            [QuantFormat("bad", Uqff = UqffLayer.Hqq)]
+            [QuantFormat("bad", Uqff = UqffLayer.Unquant)]
             [Block(32)]
             [Scale(ScaleCode.F16)]
             [Codes(4, Packing = Packing.Sliced)]
@@ -698,7 +777,7 @@ public sealed class DiagnosticsTests
             public static partial class Bad;
             """);
 
-        AssertReported(run, "QG0020", "Tests.Bad", at: "QuantFormat(\"bad\", Uqff = UqffLayer.Hqq)", "Format 'bad': UQFF layer type Hqq is not supported");
+        AssertReported(run, "QG0020", "Tests.Bad", at: "QuantFormat(\"bad\", Uqff = UqffLayer.Unquant)", "Format 'bad': UQFF layer type Unquant is not supported");
     }
 
     [Fact]
@@ -794,6 +873,27 @@ public sealed class DiagnosticsTests
 
         AssertReported(run, "QG0022", "Tests.Bad", at: "QuantFormat(\"bad\", Uqff = UqffLayer.Mxfp4)",
             "The identity of format 'bad' does not work", "a UQFF Mxfp4 layer holds exactly two planes");
+    }
+
+    [Theory]
+    [InlineData("[Codes(6)]", "[Min(ScaleCode.F32, Mode = MinMode.ZeroPoint, Plane = \"zeros\")]")]
+    [InlineData("[Codes(4)]", "[Min(ScaleCode.F16, Mode = MinMode.ZeroPoint, Plane = \"zeros\")]")]
+    [InlineData("[Codes(4)]", "[Min(ScaleCode.F32, Mode = MinMode.ZeroPoint)]")]
+    public void QG0022_HqqLayerThatIsNotCodesScalesAndZeros_IsReported(string codes, string min)
+    {
+        var run = Run($$"""
+            [QuantFormat("bad", Uqff = UqffLayer.Hqq, RecordPlane = "w_q")]
+            [Block(64)]
+            {{codes}}
+            [Integer]
+            [Scale(ScaleCode.F32, Plane = "scales")]
+            {{min}}
+            [QuantRule("hqq", ScaleRule.HalfQuadratic)]
+            public static partial class Bad;
+            """);
+
+        AssertReported(run, "QG0022", "Tests.Bad", at: "QuantFormat(\"bad\", Uqff = UqffLayer.Hqq, RecordPlane = \"w_q\")",
+            "The identity of format 'bad' does not work", "a UQFF Hqq layer holds 1, 2, 3, 4 or 8-bit codes");
     }
 
     // ---- QG0023 ------------------------------------------------------------------------------

@@ -66,6 +66,8 @@ internal sealed class CliContext(TextWriter output, TextWriter error, bool isTer
         CliException e => Fail(e.ExitCode, e.Message),
         // The contracts throw it for input that does not fit a format: that is bad data by definition.
         QuantFormatException e => Fail(ExitCodes.BadData, e.Message),
+        // A collective that could not complete, or a transport that is missing (MPI outside mpirun): not the input's fault.
+        Quant.Runtime.Distributed.CommException e => Fail(ExitCodes.Failure, e.Message),
         OutOfMemoryException => Fail(ExitCodes.Failure, "out of memory: the input is too large for this machine."),
         Runtime.OpenCl.OpenClException e => Fail(ExitCodes.Failure, "OpenCL: " + e.Message),
         _ => Fail(ExitCodes.Failure, $"internal error ({exception.GetType().Name}): {exception.Message}"),

@@ -242,7 +242,8 @@ partial class CpuEmitter
         {
             string simd = $"Simd{width}", vector = $"Vector{width}";
             if (m.Min?.Mode is MinModeKind.Add) w.WriteLine($"{vector}<float> vmin = {vector}.Create(min);");
-            if (m.Min?.Mode is MinModeKind.ZeroPoint) w.WriteLine($"{vector}<float> vmin = {vector}.Create(-zero * d);");
+            // A zero point is subtracted before the scale, as the scalar dequantizer does (-zero * d would cancel).
+            if (m.Min?.Mode is MinModeKind.ZeroPoint) w.WriteLine($"{vector}<float> vzero = {vector}.Create(zero);");
             if (ByteOffset) w.WriteLine($"{vector}<float> vmin = {vector}.Create(-{Float(_code.Offset)} * d);");
             var loaded = new HashSet<string>();
             foreach (int chunk in Chunks)
@@ -256,7 +257,9 @@ partial class CpuEmitter
                 }
                 string v = EmitChunk(chunk, loaded, width);
                 string xs = chunk == 0 ? "ref x" : $"ref Unsafe.Add(ref x, {chunk * 16})";
-                w.WriteLine($"acc = {simd}.DotAdd16({v}, vd, vmin, {xs}, acc);");
+                w.WriteLine(m.Min?.Mode is MinModeKind.ZeroPoint && !ByteOffset
+                    ? $"acc = {simd}.DotAdd16ZeroPoint({v}, vzero, vd, {xs}, acc);"
+                    : $"acc = {simd}.DotAdd16({v}, vd, vmin, {xs}, acc);");
             }
         }
     }

@@ -15,7 +15,7 @@ internal enum MinModeKind { Add, SubtractScaled, ZeroPoint }
 
 internal enum MinifloatSpecialsKind { None, NanOnly, Ieee }
 
-internal enum RuleKind { AbsMax, SignedMax, MinMax, SharedExponent, SharedExponentMistralRs, ErrorMinimizing, RoundToNearest, GgmlKQuant, GgmlIq4, ReciprocalSignedMax, Affine, ZeroPointMinMax }
+internal enum RuleKind { AbsMax, SignedMax, MinMax, SharedExponent, SharedExponentMistralRs, ErrorMinimizing, RoundToNearest, GgmlKQuant, GgmlIq4, ReciprocalSignedMax, Affine, ZeroPointMinMax, HalfQuadratic }
 
 internal enum RoundingKind { NearestEven, NearestLowestCode }
 
@@ -119,7 +119,7 @@ internal sealed record SubScaleModel(int Field, EquatableArray<CodePartModel> Pa
 internal sealed record GroupSumsModel(int Field, int Elements);
 
 /// <summary>A named quantization rule.</summary>
-internal sealed record RuleModel(string Name, RuleKind Kind, bool IsDefault, string? Description, RoundingKind Rounding, OverflowKind Overflow, bool RoundZeroPoint = false);
+internal sealed record RuleModel(string Name, RuleKind Kind, bool IsDefault, string? Description, RoundingKind Rounding, OverflowKind Overflow, bool RoundZeroPoint = false, int Steps = 20);
 
 /// <summary>Everything one format declaration says, checked.</summary>
 internal sealed record FormatModel(

@@ -97,8 +97,8 @@ public static class QuantFormatRegistry
                     string.Equals(existing.Info.Name, info.Name, StringComparison.OrdinalIgnoreCase) ? $"the name '{info.Name}'"
                     : info.GgufType >= 0 && existing.Info.GgufType == info.GgufType ? $"GGUF type {info.GgufType}"
                     : IsSingleFormatUqff(info.Uqff) && existing.Info.Uqff == info.Uqff ? $"UQFF layer type {info.Uqff}"
-                    : info.Uqff == UqffLayer.Afq && existing.Info.Uqff == UqffLayer.Afq && existing.Info.CodeBits == info.CodeBits && existing.Info.BlockSize == info.BlockSize
-                        ? $"UQFF Afq layers of {info.CodeBits} bits in groups of {info.BlockSize}"
+                    : info.Uqff is UqffLayer.Afq or UqffLayer.Hqq && existing.Info.Uqff == info.Uqff && existing.Info.CodeBits == info.CodeBits && existing.Info.BlockSize == info.BlockSize
+                        ? $"UQFF {info.Uqff} layers of {info.CodeBits} bits in groups of {info.BlockSize}"
                     : null;
                 if (clash is not null)
                 {
@@ -153,7 +153,7 @@ public static class QuantFormatRegistry
     public static QuantFormatEntry? FindByUqff(UqffLayer layer)
         => IsSingleFormatUqff(layer) ? Array.Find(s_entries, e => e.Info.Uqff == layer) : null;
 
-    /// <summary>The format written as UQFF layer type <paramref name="layer"/> with codes of <paramref name="bits"/> bits in groups of <paramref name="groupSize"/> (Afq), or null.</summary>
+    /// <summary>The format written as UQFF layer type <paramref name="layer"/> with codes of <paramref name="bits"/> bits in groups of <paramref name="groupSize"/> (Afq, Hqq), or null.</summary>
     public static QuantFormatEntry? FindByUqff(UqffLayer layer, int bits, int groupSize)
         => Array.Find(s_entries, e => e.Info.Uqff == layer && e.Info.CodeBits == bits && e.Info.BlockSize == groupSize);
 

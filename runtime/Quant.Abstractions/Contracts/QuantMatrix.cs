@@ -43,7 +43,10 @@ public sealed class QuantMatrix
         }
         for (int p = 0; p < planes.Length; p++)
         {
-            long expected = format.Planes[p].Extent == PlaneExtent.Tensor ? (long)format.PlaneBytes(p, rows, columns) * experts : format.PlaneBytes(p, rows, columns);
+            // Per-tensor and per-tile planes belong to each expert: a tile never spans two experts' rows.
+            long expected = format.Planes[p].Extent is PlaneExtent.Tensor or PlaneExtent.Tile
+                ? format.PlaneBytes(p, rows / experts, columns) * experts
+                : format.PlaneBytes(p, rows, columns);
             if (planes[p].Length != expected)
             {
                 throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture,
@@ -153,9 +156,17 @@ public sealed class QuantMatrix
         return info.Extent switch
         {
             PlaneExtent.Tensor => _planes[plane].Span.Slice(row / (Rows / Experts) * info.BytesPerBlock, info.BytesPerBlock),
-            PlaneExtent.Tile => _planes[plane].Span.Slice(row / Format.TileRows * rowBytes, rowBytes),
+            PlaneExtent.Tile => _planes[plane].Span.Slice(TileIndex(row) * rowBytes, rowBytes),
             _ => _planes[plane].Span.Slice(checked(row * rowBytes), rowBytes),
         };
+    }
+
+    // The tile row holding a row's scales: each expert's rows start a fresh tile.
+    private int TileIndex(int row)
+    {
+        int perExpert = Rows / Experts;
+        int tilesPerExpert = (perExpert + Format.TileRows - 1) / Format.TileRows;
+        return row / perExpert * tilesPerExpert + row % perExpert / Format.TileRows;
     }
 
     private static Memory<byte>[] AllocatePlanes(QuantFormatInfo format, int rows, int columns)

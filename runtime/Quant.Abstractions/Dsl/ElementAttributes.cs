@@ -71,6 +71,12 @@ public sealed class QuantRuleAttribute(string name, ScaleRule rule) : Attribute
     /// <summary>Zero-point rules: store the zero point rounded to an integer (GPTQ, AWQ; HQQ's round_zeros).</summary>
     public bool RoundZeroPoint { get; set; }
 
+    /// <summary>
+    /// <see cref="ScaleRule.HalfQuadratic"/>: the proximal optimisation steps (mistral.rs' <c>optimization_steps</c>; its
+    /// in-situ quantization uses 10, and its optimiser 20 when none is given). 0 keeps the min/max zero point. Default 20.
+    /// </summary>
+    public int Steps { get; set; } = 20;
+
     /// <summary>What an element beyond the largest code becomes (minifloat codes).</summary>
     public Numerics.MinifloatOverflow Overflow { get; set; } = Numerics.MinifloatOverflow.Saturate;
 }

@@ -135,6 +135,17 @@ public enum ScaleRule
     /// <c>clip(round(x / d + z), 0, 2^bits - 1)</c>, so that <c>y = (q - z) * d</c>.
     /// </summary>
     ZeroPointMinMax,
+
+    /// <summary>
+    /// HQQ's half-quadratic proximal optimisation of the zero point, as mistral.rs runs it
+    /// (<see cref="Quantization.Hqq"/>): the min/max inverse scale <c>s = (2^bits - 1) / (max - min)</c> clamped to
+    /// [0, 2e4] and zero <c>z = -min * s</c> (rounded with <see cref="QuantRuleAttribute.RoundZeroPoint"/>), then
+    /// <see cref="QuantRuleAttribute.Steps"/> steps that move <c>z</c> towards the mean of <c>q - (x - e) * s</c>, where
+    /// <c>e</c> is the error shrunk by an lp (p = 0.7) proximal operator, stopping early when the group's mean
+    /// absolute error stops falling. Codes <c>clip(round(x * s + z), 0, 2^bits - 1)</c>; stored scale <c>1 / s</c>,
+    /// so that <c>y = (q - z) * scale</c>.
+    /// </summary>
+    HalfQuadratic,
 }
 
 /// <summary>How a rule rounds a scaled element to a code when it lies between two.</summary>

@@ -285,4 +285,32 @@ public static class Simd128
         acc = Vector128.MultiplyAddEstimate(Vector128.MultiplyAddEstimate(values.F2, scale, min), Vector128.LoadUnsafe(ref x, 8), acc);
         return Vector128.MultiplyAddEstimate(Vector128.MultiplyAddEstimate(values.F3, scale, min), Vector128.LoadUnsafe(ref x, 12), acc);
     }
+
+    // Zero points rebuild (v - zero) * scale as the scalar dequantizer does: v * scale - zero * scale cancels when v is near zero.
+
+    /// <summary><c>acc + ((values[i] - zero) * scale) * x[i]</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> DotAdd16ZeroPoint(Vector128<sbyte> values, Vector128<float> zero, Vector128<float> scale, ref float x, Vector128<float> acc)
+    {
+        ToSingle(values, out var f0, out var f1, out var f2, out var f3);
+        return DotAdd16ZeroPoint(new Floats16(f0, f1, f2, f3), zero, scale, ref x, acc);
+    }
+
+    /// <summary><c>acc + ((values[i] - zero) * scale) * x[i]</c> for unsigned codes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> DotAdd16ZeroPoint(Vector128<byte> values, Vector128<float> zero, Vector128<float> scale, ref float x, Vector128<float> acc)
+    {
+        ToSingle(values, out var f0, out var f1, out var f2, out var f3);
+        return DotAdd16ZeroPoint(new Floats16(f0, f1, f2, f3), zero, scale, ref x, acc);
+    }
+
+    /// <summary><c>acc + ((values[i] - zero) * scale) * x[i]</c> for float values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> DotAdd16ZeroPoint(Floats16 values, Vector128<float> zero, Vector128<float> scale, ref float x, Vector128<float> acc)
+    {
+        acc = Vector128.MultiplyAddEstimate((values.F0 - zero) * scale, Vector128.LoadUnsafe(ref x), acc);
+        acc = Vector128.MultiplyAddEstimate((values.F1 - zero) * scale, Vector128.LoadUnsafe(ref x, 4), acc);
+        acc = Vector128.MultiplyAddEstimate((values.F2 - zero) * scale, Vector128.LoadUnsafe(ref x, 8), acc);
+        return Vector128.MultiplyAddEstimate((values.F3 - zero) * scale, Vector128.LoadUnsafe(ref x, 12), acc);
+    }
 }

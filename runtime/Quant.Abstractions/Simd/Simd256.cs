@@ -257,4 +257,30 @@ public static class Simd256
         acc = Vector256.MultiplyAddEstimate(Vector256.MultiplyAddEstimate(values.Low, scale, min), Vector256.LoadUnsafe(ref x), acc);
         return Vector256.MultiplyAddEstimate(Vector256.MultiplyAddEstimate(values.High, scale, min), Vector256.LoadUnsafe(ref x, 8), acc);
     }
+
+    // Zero points rebuild (v - zero) * scale as the scalar dequantizer does: v * scale - zero * scale cancels when v is near zero.
+
+    /// <summary><c>acc + ((values[i] - zero) * scale) * x[i]</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> DotAdd16ZeroPoint(Vector128<sbyte> values, Vector256<float> zero, Vector256<float> scale, ref float x, Vector256<float> acc)
+    {
+        ToSingle(values, out var low, out var high);
+        return DotAdd16ZeroPoint(new Floats16(low, high), zero, scale, ref x, acc);
+    }
+
+    /// <summary><c>acc + ((values[i] - zero) * scale) * x[i]</c> for unsigned codes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> DotAdd16ZeroPoint(Vector128<byte> values, Vector256<float> zero, Vector256<float> scale, ref float x, Vector256<float> acc)
+    {
+        ToSingle(values, out var low, out var high);
+        return DotAdd16ZeroPoint(new Floats16(low, high), zero, scale, ref x, acc);
+    }
+
+    /// <summary><c>acc + ((values[i] - zero) * scale) * x[i]</c> for float values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> DotAdd16ZeroPoint(Floats16 values, Vector256<float> zero, Vector256<float> scale, ref float x, Vector256<float> acc)
+    {
+        acc = Vector256.MultiplyAddEstimate((values.Low - zero) * scale, Vector256.LoadUnsafe(ref x), acc);
+        return Vector256.MultiplyAddEstimate((values.High - zero) * scale, Vector256.LoadUnsafe(ref x, 8), acc);
+    }
 }

@@ -150,4 +150,21 @@ public static class Simd512
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> DotAdd16(Vector512<float> values, Vector512<float> scale, Vector512<float> min, ref float x, Vector512<float> acc)
         => Vector512.MultiplyAddEstimate(Vector512.MultiplyAddEstimate(values, scale, min), Vector512.LoadUnsafe(ref x), acc);
+
+    // Zero points rebuild (v - zero) * scale as the scalar dequantizer does: v * scale - zero * scale cancels when v is near zero.
+
+    /// <summary><c>acc + ((values[i] - zero) * scale) * x[i]</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> DotAdd16ZeroPoint(Vector128<sbyte> values, Vector512<float> zero, Vector512<float> scale, ref float x, Vector512<float> acc)
+        => Vector512.MultiplyAddEstimate((ToSingle(values) - zero) * scale, Vector512.LoadUnsafe(ref x), acc);
+
+    /// <summary><c>acc + ((values[i] - zero) * scale) * x[i]</c> for unsigned codes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> DotAdd16ZeroPoint(Vector128<byte> values, Vector512<float> zero, Vector512<float> scale, ref float x, Vector512<float> acc)
+        => Vector512.MultiplyAddEstimate((ToSingle(values) - zero) * scale, Vector512.LoadUnsafe(ref x), acc);
+
+    /// <summary><c>acc + ((values[i] - zero) * scale) * x[i]</c> for float values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> DotAdd16ZeroPoint(Vector512<float> values, Vector512<float> zero, Vector512<float> scale, ref float x, Vector512<float> acc)
+        => Vector512.MultiplyAddEstimate((values - zero) * scale, Vector512.LoadUnsafe(ref x), acc);
 }

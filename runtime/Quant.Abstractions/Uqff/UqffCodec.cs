@@ -48,9 +48,13 @@ public static class UqffCodec
             case UqffLayer.Mxfp4:
                 stream.WriteByte((byte)UqffLayer.Mxfp4);
                 stream.WriteByte(bias.IsEmpty ? (byte)0 : (byte)1);
+                // Stacked experts keep mistral.rs' 3-D shapes: blocks [E, N, K/2], scales [E, N, K/32].
                 for (int p = 0; p < info.Planes.Count; p++)
                 {
-                    WriteTensor(stream, UqffDType.U8, [weight.Rows, info.RowBytes(p, weight.Columns)], weight.Plane(p).Span);
+                    int[] dims = weight.Experts > 1
+                        ? [weight.Experts, weight.Rows / weight.Experts, info.RowBytes(p, weight.Columns)]
+                        : [weight.Rows, info.RowBytes(p, weight.Columns)];
+                    WriteTensor(stream, UqffDType.U8, dims, weight.Plane(p).Span);
                 }
                 break;
             case UqffLayer.Fp8:
@@ -94,10 +98,36 @@ public static class UqffCodec
                 stream.WriteByte(checked((byte)info.BlockSize));
                 break;
             }
+            case UqffLayer.Hqq:
+            {
+                // mistral.rs' HqqLayer with HQQ's axis 1: group m is the m-th run of group_size elements, here one
+                // block of a row. Its codes are bit-packed along the group index (the output dimension), its scales
+                // and zero points are [groups, 1], then the weight's shape and the config: axis 1, the in-situ step
+                // count of the default rule, round_zeros 0, channel_wise 1 (the matrix does not record its rule).
+                int groups = checked(weight.Rows * (weight.Columns / info.BlockSize));
+                stream.WriteByte((byte)UqffLayer.Hqq);
+                stream.WriteByte(bias.IsEmpty ? (byte)0 : (byte)1);
+                WriteTensor(stream, HqqCodeType(info.CodeBits), [(int)HqqPackedRows(groups, info.CodeBits), info.BlockSize], PackHqqCodes(weight.Plane(0).Span, info, groups));
+                for (int p = 1; p <= 2; p++) WriteTensor(stream, RecordType(info.Planes[p]), [groups, 1], weight.Plane(p).Span);
+                WriteU32(stream, 2);
+                WriteU32(stream, (uint)weight.Rows);
+                WriteU32(stream, (uint)weight.Columns);
+                stream.WriteByte((byte)info.CodeBits);
+                WriteU32(stream, (uint)info.BlockSize);
+                stream.WriteByte(1);
+                WriteU32(stream, Quantization.Hqq.IsqSteps);
+                stream.WriteByte(0);
+                stream.WriteByte(1);
+                break;
+            }
             default:
                 throw new QuantFormatException($"Format '{info.Name}' has no UQFF layer type this writer knows ({info.Uqff}).");
         }
-        if (!bias.IsEmpty) WriteTensor(stream, UqffDType.F32, [bias.Length], MemoryMarshal.AsBytes(bias));
+        if (!bias.IsEmpty)
+        {
+            int[] biasDims = weight.Experts > 1 && info.Uqff == UqffLayer.Mxfp4 ? [weight.Experts, weight.Rows / weight.Experts] : [bias.Length];
+            WriteTensor(stream, UqffDType.F32, biasDims, MemoryMarshal.AsBytes(bias));
+        }
         return stream.ToArray();
     }
 
@@ -106,8 +136,9 @@ public static class UqffCodec
     /// <param name="rows">Rows (<c>N</c>).</param>
     /// <param name="columns">Columns (<c>K</c>).</param>
     /// <param name="dtype">How the weight is stored.</param>
-    /// <param name="bias">The bias (<c>N</c> floats, stored as <paramref name="dtype"/>), or empty.</param>
-    public static byte[] WriteUnquant(ReadOnlySpan<float> weight, int rows, int columns, UqffDType dtype, ReadOnlySpan<float> bias = default)
+    /// <param name="bias">The bias (<c>N</c> floats, stored as <paramref name="biasDType"/>), or empty.</param>
+    /// <param name="biasDType">How the bias is stored: <paramref name="dtype"/> when null (as mistral.rs writes it); F32 keeps a float32 bias exact.</param>
+    public static byte[] WriteUnquant(ReadOnlySpan<float> weight, int rows, int columns, UqffDType dtype, ReadOnlySpan<float> bias = default, UqffDType? biasDType = null)
     {
         if ((long)rows * columns != weight.Length)
         {
@@ -120,7 +151,7 @@ public static class UqffCodec
         stream.WriteByte((byte)UqffLayer.Unquant);
         stream.WriteByte(bias.IsEmpty ? (byte)0 : (byte)1);
         WriteTensor(stream, UqffTensor.FromSingle(weight, [rows, columns], dtype));
-        if (!bias.IsEmpty) WriteTensor(stream, UqffTensor.FromSingle(bias, [bias.Length], dtype));
+        if (!bias.IsEmpty) WriteTensor(stream, UqffTensor.FromSingle(bias, [bias.Length], biasDType ?? dtype));
         return stream.ToArray();
     }
 
@@ -223,6 +254,30 @@ public static class UqffCodec
                 result = new UqffLayerBlob(UqffLayer.Afq, [codes, scales, biases], bias, version: version, bits: bits, groupSize: group);
                 break;
             }
+            case UqffLayer.Hqq:
+            {
+                bool hasBias = reader.Bool("has_bias");
+                var codes = reader.Tensor("w_q");
+                var scales = reader.Tensor("scales");
+                var zeros = reader.Tensor("zeros");
+                int[] shape = reader.Dims();
+                int bitsAt = reader.Position;
+                int bits = reader.U8("bits");
+                if (bits is not (1 or 2 or 3 or 4 or 8)) throw reader.Error(bitsAt, $"HQQ codes have 1, 2, 3, 4 or 8 bits; bits is {bits}.");
+                int groupAt = reader.Position;
+                int group = (int)reader.U32("group_size", int.MaxValue);
+                if (group == 0) throw reader.Error(groupAt, "HQQ group_size is 0.");
+                int axisAt = reader.Position;
+                int axis = reader.U8("axis");
+                if (axis > 1) throw reader.Error(axisAt, $"HQQ axis is 0 or 1; it is {axis}.");
+                uint steps = reader.U32("optimization_steps");
+                bool roundZeros = reader.Bool("round_zeros");
+                bool channelWise = reader.Bool("channel_wise");
+                var bias = hasBias ? reader.Tensor("bias") : null;
+                result = new UqffLayerBlob(UqffLayer.Hqq, [codes, scales, zeros], bias, version: version, bits: bits, groupSize: group,
+                    hqq: new HqqLayerConfig(shape, axis, steps, roundZeros, channelWise));
+                break;
+            }
             default:
                 throw reader.Error(typeAt, Enum.IsDefined((UqffLayer)type) && type != unchecked((byte)UqffLayer.None)
                     ? $"UQFF layer type {(UqffLayer)type} ({type}) is not supported by this reader yet."
@@ -242,10 +297,14 @@ public static class UqffCodec
     private static void CheckBiasRecord(UqffLayerBlob layer)
     {
         if (layer.Bias is null) return;
-        int[] weightDims = layer.Type is UqffLayer.Gguf or UqffLayer.F8Q8 ? layer.GgufDims : layer.Tensors[0].Dims;
+        int[] weightDims = layer.Type is UqffLayer.Gguf or UqffLayer.F8Q8 ? layer.GgufDims : layer.Hqq?.Shape ?? layer.Tensors[0].Dims;
         long rows = 1;
         for (int i = 0; i < weightDims.Length - 1; i++) rows *= weightDims[i];
-        if (!IsFloat(layer.Bias.DType) || layer.Bias.Dims.Length != 1 || layer.Bias.Dims[0] != rows)
+        // Stacked experts (Mxfp4 [E, N, K/2]) carry a bias [E, N]: the weight's leading dimensions.
+        bool matches = layer.Bias.Dims.Length == 1
+            ? layer.Bias.Dims[0] == rows
+            : weightDims.Length == 3 && layer.Bias.Dims.Length == 2 && layer.Bias.Dims[0] == weightDims[0] && layer.Bias.Dims[1] == weightDims[1];
+        if (!IsFloat(layer.Bias.DType) || !matches)
         {
             throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture,
                 $"The bias of a UQFF {layer.Type} layer with {rows} rows must be a float vector of {rows}; it is {layer.Bias.DType} [{string.Join(", ", layer.Bias.Dims)}]."));
@@ -303,7 +362,13 @@ public static class UqffCodec
                     throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture,
                         $"Mxfp4 scales must have shape [{rows}, {expectedScales}] for blocks [{rows}, {packed}]; got [{string.Join(", ", scales.Dims)}]."));
                 }
-                matrix = new QuantMatrix(format, rows, (int)columns, [blocks.Data, scales.Data]);
+                if (blocks.Dims.Length != scales.Dims.Length || blocks.Dims.Length is not (2 or 3) || (blocks.Dims.Length == 3 && (blocks.Dims[0] != scales.Dims[0] || blocks.Dims[0] < 1)))
+                {
+                    throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture,
+                        $"Mxfp4 blocks and scales must both be [N, ...] or [E, N, ...]; got [{string.Join(", ", blocks.Dims)}] and [{string.Join(", ", scales.Dims)}]."));
+                }
+                int experts = blocks.Dims.Length == 3 ? blocks.Dims[0] : 1;
+                matrix = new QuantMatrix(format, rows, (int)columns, [blocks.Data, scales.Data], experts);
                 break;
             }
             case UqffLayer.Fp8:
@@ -347,6 +412,35 @@ public static class UqffCodec
                 matrix = new QuantMatrix(format, rows, (int)columns, [codes.Data, scales.Data, biases.Data]);
                 break;
             }
+            case UqffLayer.Hqq:
+            {
+                var view = HqqView.Of(layer);
+                if (view.Config.Axis == 0)
+                {
+                    throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture,
+                        $"An HQQ layer grouped along axis 0 (mistral.rs' default) keeps one scale and zero point for the elements c, c + {view.Groups}, c + {2L * view.Groups}, ... of the flattened weight") +
+                        ": they stride down the columns, and a format of row-local blocks cannot hold them without requantizing. UqffCodec.DequantizeHqq reads its float weight exactly.");
+                }
+                var format = QuantFormatRegistry.FindByUqff(UqffLayer.Hqq, layer.Bits, layer.GroupSize)?.Info
+                    ?? throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture,
+                        $"No registered format is an HQQ layer of {layer.Bits} bits in groups of {layer.GroupSize}; UqffCodec.DequantizeHqq reads its float weight."));
+                var (rows, columns) = RowsAndColumns(view.Config.Shape, "HQQ weight (w_shape)");
+                if (columns % format.BlockSize != 0)
+                {
+                    throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture,
+                        $"An HQQ weight of shape [{string.Join(", ", view.Config.Shape)}] has rows of {columns} elements, so its groups of {format.BlockSize} straddle rows; UqffCodec.DequantizeHqq reads its float weight."));
+                }
+                foreach (var (tensor, name, plane) in new[] { (layer.Tensors[1], "scales", 1), (layer.Tensors[2], "zeros", 2) })
+                {
+                    if (tensor.DType != RecordType(format.Planes[plane]))
+                    {
+                        // mistral.rs computes (q - zero) * scale in the dtype of the scales, so other dtypes would dequantize differently.
+                        throw new QuantFormatException($"HQQ {name} of format '{format.Name}' are {RecordType(format.Planes[plane])}; got {tensor.DType}.");
+                    }
+                }
+                matrix = new QuantMatrix(format, rows, columns, [UnpackHqqCodes(view, format), layer.Tensors[1].Data, layer.Tensors[2].Data]);
+                break;
+            }
             default:
                 throw new QuantFormatException($"A UQFF {layer.Type} layer is not a quantized layer of a registered format.");
         }
@@ -356,6 +450,169 @@ public static class UqffCodec
                 $"The bias holds {bias.Length} values for a weight of {matrix.Rows} rows."));
         }
         return matrix;
+    }
+
+    /// <summary>
+    /// The float weight of an HQQ layer as mistral.rs' CPU dequantization computes it, <c>(q - zero) * scale</c> in the
+    /// dtype of the scales (F32, as mistral.rs writes them; F16 and BF16 round after each operation, as its
+    /// <c>half</c> types do), in the order of the layer's <c>w_shape</c>. It reads the layers no format holds: those
+    /// grouped along axis 0 (mistral.rs' default), groups that straddle rows, widths or group sizes without a
+    /// registered format.
+    /// </summary>
+    /// <param name="layer">A parsed Hqq layer (<see cref="ReadLayer"/>).</param>
+    /// <returns>The weight, row-major, <c>w_shape</c> elements.</returns>
+    /// <exception cref="QuantFormatException">The layer is not Hqq, is not channel-wise, or its records do not fit its header.</exception>
+    public static float[] DequantizeHqq(UqffLayerBlob layer)
+    {
+        ArgumentNullException.ThrowIfNull(layer);
+        var view = HqqView.Of(layer);
+        if (view.Groups * layer.GroupSize > Array.MaxLength)
+        {
+            throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture, $"An HQQ weight of {view.Groups * layer.GroupSize} elements does not fit one array."));
+        }
+        float[] scales = view.Scales.ToSingle(), zeros = view.Zeros.ToSingle();
+        var dtype = view.Scales.DType;
+        var result = new float[view.Groups * layer.GroupSize];
+        for (long r = 0; r < view.Rows; r++)
+        {
+            for (int c = 0; c < view.Columns; c++)
+            {
+                // The code matrix is the weight viewed as [groups, group_size] (axis 1) or [group_size, groups] (axis 0).
+                long group = view.Config.Axis == 1 ? r : c;
+                float q = HqqCode(view.Codes.Data, layer.Bits, view.PackedRows, view.Columns, r, c);
+                result[r * view.Columns + c] = dtype switch
+                {
+                    UqffDType.F16 => RoundF16(RoundF16(q - zeros[group]) * scales[group]),
+                    UqffDType.BF16 => RoundBf16(RoundBf16(q - zeros[group]) * scales[group]),
+                    _ => (q - zeros[group]) * scales[group],
+                };
+            }
+        }
+        return result;
+
+        static float RoundF16(float value) => (float)(Half)value;
+        static float RoundBf16(float value) => Numerics.Bf16.ToSingle(Numerics.Bf16.FromSingle(value));
+    }
+
+    /// <summary>An Hqq layer's records checked against its header. The codes form a <c>[Rows, Columns]</c> matrix before packing.</summary>
+    private readonly record struct HqqView(HqqLayerConfig Config, long Groups, long Rows, int Columns, long PackedRows, UqffTensor Codes, UqffTensor Scales, UqffTensor Zeros)
+    {
+        public static HqqView Of(UqffLayerBlob layer)
+        {
+            if (layer.Type != UqffLayer.Hqq || layer.Hqq is not { } config || layer.Tensors.Count != 3)
+            {
+                throw new QuantFormatException($"A UQFF {layer.Type} layer is not an Hqq layer.");
+            }
+            if (!config.ChannelWise)
+            {
+                throw new QuantFormatException("An HQQ layer with channel_wise = 0 has one scale for the whole tensor and zero points of another shape; mistral.rs cannot dequantize it either.");
+            }
+            int group = layer.GroupSize, bits = layer.Bits;
+            long elements;
+            try
+            {
+                elements = UqffTensor.ElementCountOf(config.Shape);
+            }
+            catch (OverflowException)
+            {
+                throw new QuantFormatException($"An HQQ weight of shape [{string.Join(", ", config.Shape)}] is too large to hold.");
+            }
+            if (config.Shape.Length == 0 || elements == 0 || group <= 0 || elements % group != 0)
+            {
+                throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture,
+                    $"An HQQ weight of shape [{string.Join(", ", config.Shape)}] is not a whole, non-zero number of groups of {group}."));
+            }
+            long groups = elements / group;
+            if (config.Axis == 0 && groups > int.MaxValue) throw new QuantFormatException($"An HQQ weight grouped along axis 0 has {groups} groups, too many to hold.");
+            long rows = config.Axis == 1 ? groups : group;
+            int columns = config.Axis == 1 ? group : (int)groups;
+            long packedRows = HqqPackedRows(rows, bits);
+            var (codes, scales, zeros) = (layer.Tensors[0], layer.Tensors[1], layer.Tensors[2]);
+            if (codes.DType != HqqCodeType(bits) || codes.Dims.Length != 2 || codes.Dims[0] != packedRows || codes.Dims[1] != columns)
+            {
+                throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture,
+                    $"HQQ {bits}-bit codes (w_q) of a weight [{string.Join(", ", config.Shape)}] in groups of {group} along axis {config.Axis} are {HqqCodeType(bits)} [{packedRows}, {columns}]; got {codes.DType} [{string.Join(", ", codes.Dims)}]."));
+            }
+            long[] expected = config.Axis == 1 ? [groups, 1] : [1, groups];
+            foreach (var (tensor, name) in new[] { (scales, "scales"), (zeros, "zeros") })
+            {
+                if (!IsFloat(tensor.DType) || tensor.DType == UqffDType.F64 || tensor.DType != scales.DType || tensor.Dims.Length != 2 || tensor.Dims[0] != expected[0] || tensor.Dims[1] != expected[1])
+                {
+                    throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture,
+                        $"HQQ {name} are [{expected[0]}, {expected[1]}] in F32, F16 or BF16, scales and zeros alike; got {tensor.DType} [{string.Join(", ", tensor.Dims)}]."));
+                }
+            }
+            return new HqqView(config, groups, rows, columns, packedRows, codes, scales, zeros);
+        }
+    }
+
+    // HQQ's bitpack (mobiusml/hqq bitpack.py, as mistral.rs ports it in mistralrs-quant/src/hqq/mod.rs at 1730ccd9,
+    // unpacked by hqq_op.rs at 33135dc0): the codes of an [R, C] matrix are packed along
+    // dim 0. With k codes per word (8 / bits bytes, or ten 3-bit codes in an i32) and h = ceil(R / k) packed rows,
+    // packed row p holds rows p, p + h, ..., p + (k - 1) h, from the top bits down: 4 bits put row p in the high
+    // nibble and row p + h in the low one; 3 bits put row p in bits 29..27 and row p + 9h in bits 2..0. mistral.rs
+    // pads 3-bit rows to a multiple of 10 with zeros (and needs R to be a multiple of k otherwise); this codec pads
+    // every width the same way.
+
+    private static int HqqCodesPerWord(int bits) => bits == 3 ? 10 : 8 / bits;
+
+    private static UqffDType HqqCodeType(int bits) => bits == 3 ? UqffDType.I32 : UqffDType.U8;
+
+    private static long HqqPackedRows(long rows, int bits) => (rows + HqqCodesPerWord(bits) - 1) / HqqCodesPerWord(bits);
+
+    /// <summary>Code <c>[row, column]</c> of a packed code matrix with <paramref name="columns"/> columns.</summary>
+    private static int HqqCode(ReadOnlySpan<byte> packed, int bits, long packedRows, int columns, long row, int column)
+    {
+        long p = row % packedRows;
+        int j = (int)(row / packedRows);
+        long at = p * columns + column;
+        if (bits == 3) return (int)(BinaryPrimitives.ReadUInt32LittleEndian(packed.Slice((int)(at * 4), 4)) >> (27 - 3 * j)) & 7;
+        return (packed[(int)at] >> (8 - bits * (j + 1))) & ((1 << bits) - 1);
+    }
+
+    /// <summary>The codes plane of a row-local format (one group per block, LSB-first) packed as an axis-1 HQQ <c>w_q</c>.</summary>
+    private static byte[] PackHqqCodes(ReadOnlySpan<byte> plane, QuantFormatInfo format, int groups)
+    {
+        int bits = format.CodeBits, group = format.BlockSize, perBlock = format.Planes[0].BytesPerBlock;
+        long packedRows = HqqPackedRows(groups, bits);
+        var packed = new byte[checked((int)(packedRows * group * (bits == 3 ? 4 : 1)))];
+        for (int m = 0; m < groups; m++)
+        {
+            ref byte codes = ref MemoryMarshal.GetReference(plane.Slice(m * perBlock, perBlock));
+            long p = m % packedRows;
+            int j = (int)(m / packedRows);
+            for (int i = 0; i < group; i++)
+            {
+                int code = Numerics.BitPacking.ReadSequential(ref codes, i, bits);
+                int at = (int)(p * group + i);
+                if (bits == 3)
+                {
+                    var word = packed.AsSpan(4 * at, 4);
+                    BinaryPrimitives.WriteUInt32LittleEndian(word, BinaryPrimitives.ReadUInt32LittleEndian(word) | (uint)code << (27 - 3 * j));
+                }
+                else
+                {
+                    packed[at] |= (byte)(code << (8 - bits * (j + 1)));
+                }
+            }
+        }
+        return packed;
+    }
+
+    /// <summary>The codes plane of <paramref name="format"/> from an axis-1 HQQ <c>w_q</c>: group m becomes block m.</summary>
+    private static byte[] UnpackHqqCodes(HqqView view, QuantFormatInfo format)
+    {
+        int bits = format.CodeBits, group = format.BlockSize, perBlock = format.Planes[0].BytesPerBlock;
+        var plane = new byte[checked((int)(view.Groups * perBlock))];
+        for (long m = 0; m < view.Groups; m++)
+        {
+            ref byte codes = ref plane[m * perBlock];
+            for (int i = 0; i < group; i++)
+            {
+                Numerics.BitPacking.WriteSequential(ref codes, i, bits, HqqCode(view.Codes.Data, bits, view.PackedRows, group, m, i));
+            }
+        }
+        return plane;
     }
 
     private static (int Rows, int Columns) RowsAndColumns(int[] dims, string what)

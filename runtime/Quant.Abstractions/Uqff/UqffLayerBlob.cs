@@ -12,8 +12,9 @@ public sealed class UqffLayerBlob
     /// <summary>Creates a parsed blob.</summary>
     public UqffLayerBlob(UqffLayer type, IReadOnlyList<UqffTensor> tensors, UqffTensor? bias,
         int ggmlType = -1, int[]? ggufDims = null, byte[]? ggufData = null, uint version = UqffCodec.Version,
-        float[]? scalars = null, uint dtypeCode = 0, int bits = 0, int groupSize = 0)
+        float[]? scalars = null, uint dtypeCode = 0, int bits = 0, int groupSize = 0, HqqLayerConfig? hqq = null)
     {
+        Hqq = hqq;
         Scalars = scalars ?? [];
         DTypeCode = dtypeCode;
         Bits = bits;
@@ -33,7 +34,7 @@ public sealed class UqffLayerBlob
     /// <summary>The layer type (byte 4).</summary>
     public UqffLayer Type { get; }
 
-    /// <summary>The tensor records in blob order (Unquant: the weight; Mxfp4: blocks then scales). Empty for Gguf.</summary>
+    /// <summary>The tensor records in blob order (Unquant: the weight; Mxfp4: blocks then scales; Afq and Hqq: codes, scales, biases or zeros). Empty for Gguf.</summary>
     public IReadOnlyList<UqffTensor> Tensors { get; }
 
     /// <summary>The bias record, or null.</summary>
@@ -54,9 +55,27 @@ public sealed class UqffLayerBlob
     /// <summary>The Fp8 layer's trailing dtype code.</summary>
     public uint DTypeCode { get; }
 
-    /// <summary>The Afq layer's code bits.</summary>
+    /// <summary>The Afq or Hqq layer's code bits.</summary>
     public int Bits { get; }
 
-    /// <summary>The Afq layer's group size.</summary>
+    /// <summary>The Afq or Hqq layer's group size.</summary>
     public int GroupSize { get; }
+
+    /// <summary>The rest of an Hqq layer's header, or null for other layers.</summary>
+    public HqqLayerConfig? Hqq { get; }
 }
+
+/// <summary>
+/// The fields of a UQFF Hqq layer after its three tensor records, besides the bits and group size (mistral.rs'
+/// <c>HqqConfig</c> and <c>w_shape</c>).
+/// </summary>
+/// <param name="Shape">The dequantized weight's shape, slowest dimension first (<c>[N, K]</c>).</param>
+/// <param name="Axis">
+/// 1: each group is <c>group_size</c> consecutive elements of the flattened weight (along a row when K is a
+/// multiple of the group size). 0, mistral.rs' default: the weight is viewed as <c>[group_size, N * K / group_size]</c>
+/// and each column of that view is a group, so a group strides through the weight.
+/// </param>
+/// <param name="OptimizationSteps">The optimiser's steps when the layer was made; 0 means mistral.rs' default (20).</param>
+/// <param name="RoundZeros">The starting zero points were rounded to integers.</param>
+/// <param name="ChannelWise">Groups have their own scale and zero point (always, for layers mistral.rs can dequantize).</param>
+public sealed record HqqLayerConfig(int[] Shape, int Axis, uint OptimizationSteps, bool RoundZeros, bool ChannelWise);

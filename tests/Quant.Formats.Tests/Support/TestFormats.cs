@@ -35,17 +35,13 @@ internal static class TestFormats
     /// <summary>Every SIMD level this process runs, scalar first.</summary>
     public static SimdLevel[] Levels => QuantSimd.SupportedLevels();
 
-    /// <summary>Quantizes row by row through the registry entry (the scalar quantizer is the only one).</summary>
-    public static QuantMatrix Quantize(QuantFormatEntry entry, float[] weights, int rows, int cols, int rule = -1)
-    {
-        var matrix = new QuantMatrix(entry.Info, rows, cols);
-        for (int r = 0; r < rows; r++)
-        {
-            var writer = matrix.RowWriter(r);
-            entry.QuantizeRow(weights.AsSpan(r * cols, cols), writer, new QuantizeOptions(rule));
-        }
-        return matrix;
-    }
+    /// <summary>
+    /// Quantizes through the driver, which writes the per-tensor and per-tile planes first (nvfp4's tensor
+    /// scale, fp8_block's tile scales) and then every row; quantizing row by row through the entry alone would
+    /// leave those planes at zero.
+    /// </summary>
+    public static QuantMatrix Quantize(QuantFormatEntry entry, float[] weights, int rows, int cols, int rule = -1) =>
+        FormatKernels.For(entry).Quantize(weights, rows, cols, rule, threads: 1);
 
     /// <summary>A matrix whose every plane byte is random: every code, every scale pattern.</summary>
     public static QuantMatrix RandomBytes(QuantFormatEntry entry, int rows, int cols, SplitMix64 rng)

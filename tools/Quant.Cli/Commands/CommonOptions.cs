@@ -37,6 +37,33 @@ internal static class CommonOptions
         HelpName = "name",
     };
 
+    /// <summary>A new <c>--imatrix</c> option: an importance matrix file for the quantizer.</summary>
+    public static Option<string?> Imatrix() => new("--imatrix")
+    {
+        Description = "An importance matrix: K float32, one per column and the same for every row (llama.cpp's imatrix "
+            + "entry for this tensor), given to the quantizer as ggml_quantize_chunk takes it. Rules that do not use one ignore it.",
+        HelpName = "FILE.f32",
+    };
+
+    /// <summary>
+    /// Reads the importance matrix at <paramref name="path"/> (null: none): exactly <paramref name="columns"/>
+    /// float32, each finite and not negative (an importance is a mean of squared activations). Anything else is bad data.
+    /// </summary>
+    public static float[]? ReadImportance(string? path, int columns)
+    {
+        if (path is null) return null;
+        float[] importance = RawFiles.ReadFloatVector(path, "importance matrix", columns);
+        for (int i = 0; i < importance.Length; i++)
+        {
+            if (!float.IsFinite(importance[i]) || importance[i] < 0)
+            {
+                throw CliException.BadData(string.Create(CultureInfo.InvariantCulture,
+                    $"importance matrix '{path}' holds {importance[i]} at column {i}; every importance must be finite and not negative."));
+            }
+        }
+        return importance;
+    }
+
     /// <summary>A new <c>--threads</c> option.</summary>
     public static Option<int> Threads() => new("--threads", "-t")
     {
@@ -132,6 +159,24 @@ internal static class CommonOptions
             // FindRule reports an unknown name as bad data; on the command line it is a usage error.
             throw CliException.Usage(e.Message);
         }
+    }
+
+    /// <summary>A new <c>--comm</c> option: how the ranks of a tensor-parallel run talk.</summary>
+    public static Option<string> Comm() => new("--comm")
+    {
+        Description = "How the ranks talk: inproc (one thread per rank, this process) or mpi (one process per rank, under mpirun).",
+        HelpName = string.Join("|", Quant.Runtime.Distributed.Comm.KindNames),
+        DefaultValueFactory = _ => "inproc",
+    };
+
+    /// <summary>The transport named by <c>--comm</c>, or a usage error that lists the names.</summary>
+    public static Quant.Runtime.Distributed.CommKind ResolveComm(string? name)
+    {
+        if (!Quant.Runtime.Distributed.Comm.TryParseKind(name, out var kind))
+        {
+            throw CliException.Usage($"unknown --comm '{name}'; known: {string.Join(", ", Quant.Runtime.Distributed.Comm.KindNames)}.");
+        }
+        return kind;
     }
 
     /// <summary>Checks <c>--threads</c>: 0 (all) or a positive count.</summary>

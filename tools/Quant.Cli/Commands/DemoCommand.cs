@@ -28,13 +28,34 @@ internal static class DemoCommand
         var columns = new Option<int>("--cols", "-k") { Description = "Columns of the weight (K, inputs).", HelpName = "K", DefaultValueFactory = _ => 4096 };
         var threads = CommonOptions.Threads();
         var seed = new Option<ulong>("--seed", "-s") { Description = "Seed of the gaussian weights and activation.", HelpName = "S", DefaultValueFactory = _ => 1UL };
-        var command = new Command("demo", "Quantizes a seeded gaussian layer to every format: error, GEMV time and GB/s against float32.");
+        var tp = new Option<int>("--tp")
+        {
+            Description = "Run a synthetic GPT-OSS-style transformer block (attention and mxfp4 experts) over this many tensor-parallel ranks instead, and compare it with one rank.",
+            HelpName = "N",
+            DefaultValueFactory = _ => 0,
+        };
+        var comm = CommonOptions.Comm();
+        var isq = new Option<string?>("--isq") { Description = "With --tp: quantize the attention projections to this format as they load (immediate ISQ).", HelpName = "FORMAT" };
+        var command = new Command("demo", "Quantizes a seeded gaussian layer to every format: error, GEMV time and GB/s against float32. With --tp N, runs a tensor-parallel transformer block instead.");
         command.Options.Add(rows);
         command.Options.Add(columns);
         command.Options.Add(threads);
         command.Options.Add(seed);
+        command.Options.Add(tp);
+        command.Options.Add(comm);
+        command.Options.Add(isq);
         command.SetAction(parse => context.Guard(() =>
         {
+            var kind = CommonOptions.ResolveComm(parse.GetValue(comm));
+            int worldSize = parse.GetValue(tp);
+            if (worldSize != 0 || kind == Quant.Runtime.Distributed.CommKind.Mpi)
+            {
+                if (worldSize < 0 || worldSize > Quant.Runtime.Distributed.InProcessComm.MaxWorldSize || (worldSize == 0 && kind == Quant.Runtime.Distributed.CommKind.InProcess))
+                    throw CliException.Usage(Text($"--tp must be in [1, {Quant.Runtime.Distributed.InProcessComm.MaxWorldSize}] (0 takes mpirun's count with --comm mpi); got {worldSize}."));
+                string? format = parse.GetValue(isq);
+                if (format is not null && !QuantFormatRegistry.TryGet(format, out _)) throw CliException.Usage($"unknown --isq format '{format}'; see 'quant formats'.");
+                return TensorParallelDemo.Run(context.Out, worldSize, kind, format, parse.GetValue(seed)) ? ExitCodes.Success : ExitCodes.Failure;
+            }
             int n = parse.GetValue(rows), k = parse.GetValue(columns);
             CommonOptions.CheckPositive("--rows", n);
             CommonOptions.CheckPositive("--cols", k);

@@ -33,6 +33,7 @@ internal static class RawCommand
         var format = CommonOptions.Format(required: true);
         var columns = CommonOptions.Columns();
         var rule = CommonOptions.Rule();
+        var imatrix = CommonOptions.Imatrix();
         var threads = CommonOptions.Threads();
         var input = Path("IN.f32", "float32 weights, rows of K values.");
         var output = Path("OUT.bin", "The quantized rows, planes back to back in declaration order.");
@@ -40,6 +41,7 @@ internal static class RawCommand
         command.Options.Add(format);
         command.Options.Add(columns);
         command.Options.Add(rule);
+        command.Options.Add(imatrix);
         command.Options.Add(threads);
         command.Arguments.Add(input);
         command.Arguments.Add(output);
@@ -55,10 +57,11 @@ internal static class RawCommand
             RawFiles.CheckOutput(outPath, "output");
 
             float[] weights = RawFiles.ReadFloatRows(inPath, "input", k, out int rows);
-            var matrix = kernels.Quantize(weights, rows, k, ruleIndex, default, workers);
+            float[]? importance = CommonOptions.ReadImportance(parse.GetValue(imatrix), k);
+            var matrix = kernels.Quantize(weights, rows, k, ruleIndex, importance, workers);
             RawFiles.WriteQuantMatrix(outPath, matrix);
             context.Out.WriteLine(Text(
-                $"{outPath}: {rows} x {k} {info.Name} (rule {info.Rules[ruleIndex].Name}), {matrix.Bytes} bytes, {info.BitsPerWeight:0.###} bits per weight"));
+                $"{outPath}: {rows} x {k} {info.Name} (rule {info.Rules[ruleIndex].Name}{(importance is null ? "" : ", importance matrix")}), {matrix.Bytes} bytes, {info.BitsPerWeight:0.###} bits per weight"));
             return ExitCodes.Success;
         }));
         return command;

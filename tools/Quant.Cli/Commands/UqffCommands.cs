@@ -21,6 +21,7 @@ internal static class UqffCommands
         unquant.AcceptOnlyFromAmong("f32", "f16", "bf16");
         var columns = CommonOptions.Columns();
         var rule = CommonOptions.Rule();
+        var imatrix = CommonOptions.Imatrix();
         var threads = CommonOptions.Threads();
         var biasOption = new Option<string?>("--bias") { Description = "A bias of N float32 to store with the layer.", HelpName = "B.f32" };
         var input = RawCommand.Path("IN.f32", "float32 weights, rows of K values.");
@@ -30,6 +31,7 @@ internal static class UqffCommands
         command.Options.Add(unquant);
         command.Options.Add(columns);
         command.Options.Add(rule);
+        command.Options.Add(imatrix);
         command.Options.Add(threads);
         command.Options.Add(biasOption);
         command.Arguments.Add(input);
@@ -45,6 +47,7 @@ internal static class UqffCommands
             int k = parse.GetValue(columns);
             int workers = CommonOptions.ResolveThreads(parse.GetValue(threads));
             string? ruleName = parse.GetValue(rule);
+            string? imatrixPath = parse.GetValue(imatrix);
             FormatKernels? kernels = null;
             int ruleIndex = -1;
             if (formatName is not null)
@@ -61,6 +64,7 @@ internal static class UqffCommands
             {
                 CommonOptions.CheckPositive("--cols", k);
                 if (ruleName is not null) throw CliException.Usage("--rule applies to --format, not to --unquant.");
+                if (imatrixPath is not null) throw CliException.Usage("--imatrix applies to --format, not to --unquant.");
             }
             string inPath = parse.GetValue(input) ?? "", outPath = parse.GetValue(output) ?? "";
             string? biasPath = parse.GetValue(biasOption);
@@ -68,13 +72,14 @@ internal static class UqffCommands
 
             float[] weights = RawFiles.ReadFloatRows(inPath, "input", k, out int rows);
             float[]? bias = biasPath is null ? null : RawFiles.ReadFloatVector(biasPath, "bias", rows);
+            float[]? importance = CommonOptions.ReadImportance(imatrixPath, k);
             byte[] blob;
             string what;
             if (kernels is not null)
             {
-                var matrix = kernels.Quantize(weights, rows, k, ruleIndex, default, workers);
+                var matrix = kernels.Quantize(weights, rows, k, ruleIndex, importance, workers);
                 blob = WriteQuantLayer(matrix, bias);
-                what = RawCommand.Text($"{kernels.Info.Name} (rule {kernels.Info.Rules[ruleIndex].Name}) as a {kernels.Info.Uqff} layer");
+                what = RawCommand.Text($"{kernels.Info.Name} (rule {kernels.Info.Rules[ruleIndex].Name}{(importance is null ? "" : ", importance matrix")}) as a {kernels.Info.Uqff} layer");
             }
             else
             {
