@@ -78,6 +78,7 @@ public static class Cli
         root.Options.Add(new VersionOption());
         root.Subcommands.Add(FormatsCommand.Create(context));
         root.Subcommands.Add(RawCommand.Create(context));
+        root.Subcommands.Add(QuantizeCommand.Create(context));
         root.Subcommands.Add(InspectCommand.Create(context));
         root.Subcommands.Add(DemoCommand.Create(context));
         root.Subcommands.Add(CommCheckCommand.Create(context));

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using System.IO;
 using System.Runtime.InteropServices;
 using Quant.Cli.Demo;
 using Quant.Kernels;
@@ -28,13 +29,30 @@ internal static class DemoCommand
         var columns = new Option<int>("--cols", "-k") { Description = "Columns of the weight (K, inputs).", HelpName = "K", DefaultValueFactory = _ => 4096 };
         var threads = CommonOptions.Threads();
         var seed = new Option<ulong>("--seed", "-s") { Description = "Seed of the gaussian weights and activation.", HelpName = "S", DefaultValueFactory = _ => 1UL };
-        var command = new Command("demo", "Quantizes a seeded gaussian layer to every format: error, GEMV time and GB/s against float32.");
+        var checkpoint = new Option<string?>("--write-checkpoint")
+        {
+            Description = "Instead of the format table, write a small random Hugging Face checkpoint (config.json, model.safetensors, tokenizer.json) into DIR for 'quant quantize'.",
+            HelpName = "DIR",
+        };
+        var architecture = new Option<string>("--arch") { Description = "The checkpoint's architecture (with --write-checkpoint).", HelpName = string.Join("|", SyntheticCheckpoint.Architectures), DefaultValueFactory = _ => "llama" };
+        architecture.AcceptOnlyFromAmong([.. SyntheticCheckpoint.Architectures]);
+        var size = new Option<string?>("--size") { Description = "Scale the checkpoint to about SIZE of tensors (e.g. 400M; hidden 1024, as many layers as fit); default: a tiny model.", HelpName = "SIZE" };
+        var command = new Command("demo", "Quantizes a seeded gaussian layer to every format: error, GEMV time and GB/s against float32. With --write-checkpoint, writes a small checkpoint instead.");
         command.Options.Add(rows);
         command.Options.Add(columns);
         command.Options.Add(threads);
         command.Options.Add(seed);
+        command.Options.Add(checkpoint);
+        command.Options.Add(architecture);
+        command.Options.Add(size);
         command.SetAction(parse => context.Guard(() =>
         {
+            if (parse.GetValue(checkpoint) is { } directory)
+            {
+                WriteCheckpoint(context, directory, parse.GetValue(architecture) ?? "llama", QuantizeCommand.ParseSize(parse.GetValue(size)), parse.GetValue(seed));
+                return ExitCodes.Success;
+            }
+            if (parse.GetValue(size) is not null) throw CliException.Usage("--size applies to --write-checkpoint.");
             int n = parse.GetValue(rows), k = parse.GetValue(columns);
             CommonOptions.CheckPositive("--rows", n);
             CommonOptions.CheckPositive("--cols", k);
@@ -46,6 +64,15 @@ internal static class DemoCommand
             return ExitCodes.Success;
         }));
         return command;
+    }
+
+    private static void WriteCheckpoint(CliContext context, string directory, string architecture, long? size, ulong seed)
+    {
+        if (File.Exists(directory)) throw CliException.Usage($"--write-checkpoint '{directory}' is a file; name a folder.");
+        var result = SyntheticCheckpoint.Write(directory, architecture, size, seed);
+        context.Out.WriteLine(Text($"{directory}: a random {result.Architecture} checkpoint, {result.Layers} layers of hidden size {result.Hidden}, {result.Tensors} tensors, {result.Bytes} bytes of tensor data"));
+        foreach (var file in result.Files) context.Out.WriteLine(Text($"  {Path.GetFileName(file)}  {new FileInfo(file).Length} bytes"));
+        context.Out.WriteLine(Text($"next: quant quantize {directory} --to q4_K -o {Path.Combine(directory + "-q4_K", "model.gguf")}"));
     }
 
     private static void Run(CliContext context, int n, int k, int threads, ulong seed)
