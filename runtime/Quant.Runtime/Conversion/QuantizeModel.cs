@@ -237,6 +237,30 @@ public sealed class LinearStep : QuantizeStep
     public override long InputBytes => Units.Sum(u => u.InputBytes);
 }
 
+/// <summary>
+/// Orders tensor names in model order: embeddings first, then the blocks by number (<c>layers.2</c> before <c>layers.10</c>),
+/// then everything else (the final norm, the output head); names of one rank compare as people read them.
+/// </summary>
+public sealed class ModelOrderComparer : IComparer<string>
+{
+    private static readonly System.Text.RegularExpressions.Regex s_block = new(@"(^|\.)(layers|blk|h)\.\d+\.", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
+    /// <summary>The one instance.</summary>
+    public static ModelOrderComparer Instance { get; } = new();
+
+    /// <inheritdoc />
+    public int Compare(string? x, string? y)
+    {
+        int rank = Rank(x).CompareTo(Rank(y));
+        return rank != 0 ? rank : NaturalComparer.Instance.Compare(x, y);
+    }
+
+    private static int Rank(string? name) => name is null ? -1
+        : s_block.IsMatch(name) ? 1
+        : name.Contains("embed", StringComparison.Ordinal) ? 0
+        : 2;
+}
+
 /// <summary>Orders names as people read them: <c>layers.2</c> before <c>layers.10</c>.</summary>
 public sealed class NaturalComparer : IComparer<string>
 {

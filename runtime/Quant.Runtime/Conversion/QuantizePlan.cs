@@ -148,7 +148,7 @@ public sealed class QuantizePlan
     {
         var linears = new List<LinearWeight>();
         var consumed = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var t in source.Tensors.OrderBy(t => t.Name, NaturalComparer.Instance))
+        foreach (var t in source.Tensors.OrderBy(t => t.Name, ModelOrderComparer.Instance))
         {
             if (consumed.Contains(t.Name)) continue;
             if (source.Kind == CheckpointKind.Safetensors)
@@ -180,7 +180,7 @@ public sealed class QuantizePlan
                 AddDense(source, t, linears, consumed);
             }
         }
-        var residual = source.Tensors.Where(t => !consumed.Contains(t.Name)).OrderBy(t => t.Name, NaturalComparer.Instance).ToList();
+        var residual = source.Tensors.Where(t => !consumed.Contains(t.Name)).OrderBy(t => t.Name, ModelOrderComparer.Instance).ToList();
         return (linears, residual);
     }
 
@@ -358,19 +358,13 @@ public sealed class QuantizePlan
             if (Encoding.UTF8.GetByteCount(name) > GgufLayout.MaxTensorNameBytes)
                 throw new QuantFormatException($"The GGUF tensor name '{name}' is longer than the {GgufLayout.MaxTensorNameBytes} bytes llama.cpp accepts.");
         }
-        var ordered = steps.OrderBy(s => TableRank(s.Name)).ThenBy(s => s.Name, NaturalComparer.Instance).Select(s => s.Step).ToArray();
+        var ordered = steps.OrderBy(s => s.Name, ModelOrderComparer.Instance).Select(s => s.Step).ToArray();
         bool quantized = ordered.OfType<LinearStep>().Any(s => s.GgufType!.Format is { } f && f.Info.BlockSize > 1);
         var metadata = source.Kind == CheckpointKind.Gguf
             ? CopyMetadata(source.Gguf!.Metadata, options.Name, quantized)
             : architecture!.CreateMetadata(source.Config!.Value, Tokenizer(source, architecture, notes), options.Name, quantized);
         return new QuantizePlan(source, outputPath, QuantizeOutput.Gguf, ordered, linears, architecture, metadata, [], notes, options.MaxFileBytes);
     }
-
-    private static int TableRank(string name) => name.StartsWith("token_embd", StringComparison.Ordinal) ? 0
-        : name.StartsWith("blk.", StringComparison.Ordinal) ? 1
-        : name.StartsWith("output_norm", StringComparison.Ordinal) ? 3
-        : name.StartsWith("output", StringComparison.Ordinal) ? 4
-        : 2;
 
     private static QuantizeUnit GgufUnit(LinearWeight linear, int? expert, GgufPlacement place, Isq.IsqRules rules, CheckpointQuantizerOptions options, List<string> notes)
     {
