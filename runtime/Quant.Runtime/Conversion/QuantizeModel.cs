@@ -257,7 +257,7 @@ public sealed class ModelOrderComparer : IComparer<string>
 
     private static int Rank(string? name) => name is null ? -1
         : s_block.IsMatch(name) ? 1
-        : name.Contains("embed", StringComparison.Ordinal) ? 0
+        : name.Contains("embed", StringComparison.Ordinal) || name.StartsWith("token_embd", StringComparison.Ordinal) ? 0
         : 2;
 }
 

@@ -21,7 +21,9 @@ namespace Quant.Runtime.Conversion;
 /// format's blocks), the output's steps in order with every byte count, the UQFF parts or the GGUF tensor table and
 /// metadata. A linear layer is a 2-D float <c>X.weight</c> that is not an embedding, a norm or a mixture-of-experts router
 /// (GGUF: a 2-D or 3-D <c>.weight</c> other than <c>token_embd</c>, the norms and <c>ffn_gate_inp</c>), or GPT-OSS's
-/// MXFP4 expert pairs <c>X_blocks</c> / <c>X_scales</c>; everything else is residual and kept.
+/// MXFP4 expert pairs <c>X_blocks</c> / <c>X_scales</c>; everything else is residual and kept. GGUF output also quantizes the
+/// token embedding, as llama.cpp's tools do; UQFF keeps it, as mistral.rs does. Rows that do not fit a K-quant's 256 fall
+/// back as llama-quantize falls back (q4_K to q5_0, q6_K to q8_0, ...), then to F16 (GGUF) or the layer's dtype (UQFF).
 /// </summary>
 public sealed class QuantizePlan
 {
@@ -129,7 +131,9 @@ public sealed class QuantizePlan
         QuantCatalog.EnsureRegistered();
         var output = CheckpointQuantizerOptions.OutputOf(outputPath);
         RefusePrequantized(source);
-        var (linears, residual) = Classify(source);
+        // GGUF follows llama.cpp's convention and quantizes the token embedding with the layers (llama-quantize does; llama.cpp
+        // reads its rows with get_rows in any block type); UQFF follows mistral.rs, which keeps it in residual.safetensors.
+        var (linears, residual) = Classify(source, embeddingIsQuantized: output == QuantizeOutput.Gguf);
         var notes = new List<string>();
         return output == QuantizeOutput.Uqff
             ? PlanUqff(source, outputPath, options, linears, residual, notes)
@@ -144,7 +148,7 @@ public sealed class QuantizePlan
             throw new QuantFormatException($"{source.Path} is already quantized ({method}); quantize a dense checkpoint (F32, F16 or BF16), or GPT-OSS's MXFP4 one.");
     }
 
-    private static (List<LinearWeight> Linears, List<SourceTensor> Residual) Classify(CheckpointSource source)
+    private static (List<LinearWeight> Linears, List<SourceTensor> Residual) Classify(CheckpointSource source, bool embeddingIsQuantized)
     {
         var linears = new List<LinearWeight>();
         var consumed = new HashSet<string>(StringComparer.Ordinal);
@@ -166,7 +170,8 @@ public sealed class QuantizePlan
                     linears.Add(new LinearWeight(stem, null, t, scales, bias, experts, rows, blocks * 32));
                     consumed.UnionWith(new[] { t.Name, scales.Name }.Concat(bias is null ? [] : [bias.Name]));
                 }
-                else if (t.Name.EndsWith(".weight", StringComparison.Ordinal) && t.Shape.Length == 2 && t.IsFloat && !IsKeptCheckpointName(t.Name))
+                else if (t.Name.EndsWith(".weight", StringComparison.Ordinal) && t.Shape.Length == 2 && t.IsFloat
+                    && (!IsKeptCheckpointName(t.Name) || (embeddingIsQuantized && t.Name == "model.embed_tokens.weight")))
                 {
                     AddDense(source, t, linears, consumed);
                 }
@@ -175,7 +180,8 @@ public sealed class QuantizePlan
                     throw new QuantFormatException($"'{t.Name}' {t.ShapeText} holds dense stacked experts (GPT-OSS's BF16 layout, [E, in, out]), which quantize does not read yet; convert GPT-OSS from its MXFP4 checkpoint.");
                 }
             }
-            else if (t.Name.EndsWith(".weight", StringComparison.Ordinal) && t.Shape.Length is 2 or 3 && !IsKeptGgufName(t.Name))
+            else if (t.Name.EndsWith(".weight", StringComparison.Ordinal) && t.Shape.Length is 2 or 3
+                && (!IsKeptGgufName(t.Name) || (embeddingIsQuantized && t.Name == "token_embd.weight")))
             {
                 AddDense(source, t, linears, consumed);
             }
@@ -240,6 +246,19 @@ public sealed class QuantizePlan
         return new QuantizePlan(source, outputPath, QuantizeOutput.Uqff, steps, linears, null, null, side, notes, options.MaxFileBytes);
     }
 
+    /// <summary>
+    /// The format llama-quantize falls back to when a row does not fit a format's blocks (K-quants need rows of 256): a
+    /// legacy format of the same or more bits in blocks of 32; null when there is none.
+    /// </summary>
+    internal static string? FallbackFormat(string format) => format switch
+    {
+        "q2_K" or "q3_K" or "iq4_xs" => "iq4_nl",
+        "q4_K" => "q5_0",
+        "q5_K" => "q5_1",
+        "q6_K" => "q8_0",
+        _ => null,
+    };
+
     private static QuantizeUnit UqffUnit(LinearWeight linear, int? expert, Isq.IsqRules rules, CheckpointQuantizerOptions options, List<string> notes)
     {
         bool bias = linear.Bias is not null;
@@ -255,8 +274,15 @@ public sealed class QuantizePlan
         {
             var format = Format(t.Format);
             if (k % format.BlockSize == 0) return new QuantizeUnit(linear, expert, RowSelection.All, 0, UnitTreatment.Quantize, format.Name, format.Name, t.Rule, bias, UqffCodec.LayerLength(format, n, k, bias), null);
+            if (FallbackFormat(format.Name) is { } fallbackName && k % Format(fallbackName).BlockSize == 0)
+            {
+                var fallback = Format(fallbackName);
+                note = string.Create(CultureInfo.InvariantCulture, $"{k} columns are not a multiple of {format.Name}'s block of {format.BlockSize}: {fallback.Name}, as llama-quantize falls back");
+                Note(notes, $"{linear.Name}: {note}");
+                return new QuantizeUnit(linear, expert, RowSelection.All, 0, UnitTreatment.Quantize, fallback.Name, fallback.Name, null, bias, UqffCodec.LayerLength(fallback, n, k, bias), note);
+            }
             note = string.Create(CultureInfo.InvariantCulture, $"{k} columns are not a multiple of {format.Name}'s block of {format.BlockSize}: kept in its dtype");
-            if (!notes.Contains(note)) notes.Add($"{linear.Name}: {note}");
+            Note(notes, $"{linear.Name}: {note}");
         }
         if (linear.IsMxfp4)
         {
@@ -382,11 +408,10 @@ public sealed class QuantizePlan
         {
             var type = GgufTensorType.Get(t.Format);
             if (k % type.BlockSize == 0) return new QuantizeUnit(linear, expert, place.Rows, place.PermuteHeads, UnitTreatment.Quantize, type.Name, type.Name, t.Rule, false, Bytes(type), null);
-            // llama.cpp's own fallback for rows its K-quants cannot hold is a legacy type; F16 holds any row exactly.
-            var fallback = GgufTensorType.Get("f16");
-            note = string.Create(CultureInfo.InvariantCulture, $"{k} columns are not a multiple of {type.Name}'s block of {type.BlockSize}: written as f16");
-            string line = $"{linear.Name}: {note}";
-            if (!notes.Contains(line)) notes.Add(line);
+            // llama-quantize's fallback for rows its K-quants cannot hold, else F16, which holds any row exactly.
+            var fallback = FallbackFormat(type.Name) is { } f && k % GgufTensorType.Get(f).BlockSize == 0 ? GgufTensorType.Get(f) : GgufTensorType.Get("f16");
+            note = string.Create(CultureInfo.InvariantCulture, $"{k} columns are not a multiple of {type.Name}'s block of {type.BlockSize}: written as {fallback.Name}");
+            Note(notes, $"{linear.Name}: {note}");
             return new QuantizeUnit(linear, expert, place.Rows, place.PermuteHeads, UnitTreatment.Quantize, fallback.Name, fallback.Name, null, false, Bytes(fallback), note);
         }
         if (linear.IsMxfp4)
@@ -485,4 +510,10 @@ public sealed class QuantizePlan
     }
 
     private static QuantFormatInfo Format(string name) => QuantFormatRegistry.Get(name).Info;
+
+    // One note per layer, however many experts or placements it has.
+    private static void Note(List<string> notes, string line)
+    {
+        if (!notes.Contains(line)) notes.Add(line);
+    }
 }

@@ -142,7 +142,8 @@ public sealed class QuantizeRoundTripTests : IDisposable
         static byte[] F32(float[] v) => System.Runtime.InteropServices.MemoryMarshal.AsBytes(v.AsSpan()).ToArray();
         switch (gguf)
         {
-            case "token_embd.weight": return (c.Tensors["model.embed_tokens.weight"].Bytes.ToArray(), "bf16");
+            // llama.cpp's convention: the token embedding is quantized with the layers.
+            case "token_embd.weight": return (ByHand(format, c.Floats("model.embed_tokens.weight"), s.Vocab, s.Hidden), format);
             case "output_norm.weight": return (F32(c.Floats("model.norm.weight")), "f32");
             case "output.weight": return (ByHand(format, c.Floats("lm_head.weight"), s.Vocab, s.Hidden), format);
         }
@@ -247,21 +248,35 @@ public sealed class QuantizeRoundTripTests : IDisposable
     }
 
     [Fact]
-    public void ColumnsThatDoNotFitTheBlocks_FallBack_AndThePlanSaysSo()
+    public void ColumnsThatDoNotFitTheBlocks_FallBack_AsLlamaQuantizeDoes_ThenToDense()
     {
-        var sizes = new TestCheckpoints.Sizes(Hidden: 96, Ffn: 256, Heads: 2, KvHeads: 1);
-        var checkpoint = TestCheckpoints.Write(_dir.File("ckpt"), "llama", sizes, seed: 53);
-        using var source = CheckpointSource.Open(checkpoint.Directory);
         var options = new CheckpointQuantizerOptions { Format = "q4_K" };
-        var uqff = QuantizePlan.Create(source, _dir.File("a.uqff"), options);
-        Assert.Contains(uqff.Units, u => u.Source.Name.EndsWith("q_proj", StringComparison.Ordinal) && u.Treatment == UnitTreatment.Keep && u.Note is not null);
-        Assert.Contains(uqff.Units, u => u.Source.Name.EndsWith("down_proj", StringComparison.Ordinal) && u.Format == "q4_K");
-        Assert.NotEmpty(uqff.Notes);
-        var gguf = QuantizePlan.Create(source, _dir.File("a.gguf"), options);
-        Assert.Contains(gguf.Units, u => u.Source.Name.EndsWith("q_proj", StringComparison.Ordinal) && u.TypeName == "f16");
-        CheckpointQuantizer.Run(gguf, options);
-        using var file = GgufFile.Open(_dir.File("a.gguf"));
-        Assert.Equal("f16", file.GetTensor("blk.0.attn_q.weight").Type.Name);
+        // Hidden 96: q4_K's rows of 256 do not fit, q5_0's blocks of 32 do.
+        var legacy = TestCheckpoints.Write(_dir.File("h96"), "llama", new TestCheckpoints.Sizes(Hidden: 96, Ffn: 256, Heads: 2, KvHeads: 1), seed: 53);
+        using (var source = CheckpointSource.Open(legacy.Directory))
+        {
+            var uqff = QuantizePlan.Create(source, _dir.File("a.uqff"), options);
+            Assert.Contains(uqff.Units, u => u.Source.Name.EndsWith("q_proj", StringComparison.Ordinal) && u.Format == "q5_0" && u.Note is not null);
+            Assert.Contains(uqff.Units, u => u.Source.Name.EndsWith("down_proj", StringComparison.Ordinal) && u.Format == "q4_K");
+            Assert.Contains(uqff.Notes, n => n.Contains("q5_0", StringComparison.Ordinal));
+            var gguf = QuantizePlan.Create(source, _dir.File("a.gguf"), options);
+            CheckpointQuantizer.Run(gguf, options);
+            using var file = GgufFile.Open(_dir.File("a.gguf"));
+            Assert.Equal("q5_0", file.GetTensor("blk.0.attn_q.weight").Type.Name);
+            Assert.Equal("q4_K", file.GetTensor("blk.0.ffn_down.weight").Type.Name);
+        }
+        // Hidden 80: no block format of 32 fits either; UQFF keeps the layer dense, GGUF writes F16.
+        var odd = TestCheckpoints.Write(_dir.File("h80"), "llama", new TestCheckpoints.Sizes(Hidden: 80, Ffn: 256, Heads: 2, KvHeads: 1), seed: 54);
+        using (var source = CheckpointSource.Open(odd.Directory))
+        {
+            var uqff = QuantizePlan.Create(source, _dir.File("b.uqff"), options);
+            Assert.Contains(uqff.Units, u => u.Source.Name.EndsWith("q_proj", StringComparison.Ordinal) && u.Treatment == UnitTreatment.Keep && u.TypeName == "bf16");
+            var gguf = QuantizePlan.Create(source, _dir.File("b.gguf"), options);
+            Assert.Contains(gguf.Units, u => u.Source.Name.EndsWith("q_proj", StringComparison.Ordinal) && u.TypeName == "f16");
+            CheckpointQuantizer.Run(uqff, options);
+            using var model = UqffModel.Open(_dir.File("b.uqff"));
+            Assert.Equal("unquant", model.ReadLayer(model.IndexOf("model.layers.0.self_attn.q_proj")).Name);
+        }
     }
 
     [Fact]

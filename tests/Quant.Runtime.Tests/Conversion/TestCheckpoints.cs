@@ -144,6 +144,33 @@ internal static class TestCheckpoints
         return new TestCheckpoint(directory, t, config);
     }
 
+    /// <summary>
+    /// A byte-level BPE <c>tokenizer.json</c> (GPT-2's byte-to-character mapping) of <paramref name="vocab"/> ids: the 256
+    /// bytes, two merges, BOS and EOS as the last two ids, the ids between left out (the converter pads them).
+    /// </summary>
+    public static void WriteTokenizer(string directory, int vocab)
+    {
+        var vocabulary = new JsonObject();
+        int next = 256;
+        string[] chars = new string[256];
+        for (int b = 0; b < 256; b++)
+        {
+            bool printable = b is >= 33 and <= 126 or >= 161 and <= 172 or >= 174 and <= 255;
+            chars[b] = ((char)(printable ? b : next++)).ToString();
+            vocabulary[chars[b]] = b;
+        }
+        vocabulary["he"] = 256;
+        vocabulary[chars[' '] + "t"] = 257;
+        var tokenizer = new JsonObject
+        {
+            ["added_tokens"] = new JsonArray(
+                new JsonObject { ["id"] = vocab - 2, ["content"] = "<s>", ["special"] = true },
+                new JsonObject { ["id"] = vocab - 1, ["content"] = "</s>", ["special"] = true }),
+            ["model"] = new JsonObject { ["type"] = "BPE", ["vocab"] = vocabulary, ["merges"] = new JsonArray("h e", new JsonArray(chars[' '], "t")) },
+        };
+        File.WriteAllText(Path.Combine(directory, "tokenizer.json"), tokenizer.ToJsonString());
+    }
+
     /// <summary>Writes <paramref name="tensors"/> as one <c>model.safetensors</c>, or as shards with <c>model.safetensors.index.json</c>.</summary>
     public static void WriteShards(string directory, Dictionary<string, HostTensor> tensors, int shards)
     {
