@@ -203,6 +203,8 @@ internal static class QuantizeCommand
     {
         var last = TimeSpan.Zero;
         context.Out.WriteLine(Summary.Text($"quantize: {plan.Units.Count} layers and {plan.Steps.Count - plan.Steps.OfType<LinearStep>().Count()} other tensors, {Summary.Bytes(plan.InputBytes)} to read"));
+        // Flushed line by line: a log or a pipe sees the progress as it happens.
+        context.Out.Flush();
         return CheckpointQuantizer.Run(plan, options, p =>
         {
             if (p.StepsDone != p.StepsTotal && p.Elapsed - last < TimeSpan.FromSeconds(2)) return;
@@ -210,6 +212,7 @@ internal static class QuantizeCommand
             double rate = p.InputBytesDone / Math.Max(p.Elapsed.TotalSeconds, 1e-9);
             context.Out.WriteLine(Summary.Text(
                 $"quantize: layers {p.UnitsDone}/{p.UnitsTotal}, {Summary.Bytes(p.InputBytesDone)} / {Summary.Bytes(p.InputBytesTotal)} ({100.0 * p.InputBytesDone / Math.Max(1, p.InputBytesTotal):0}%), {Summary.Bytes((long)rate)}/s, {p.Elapsed.TotalSeconds:0.0} s"));
+            context.Out.Flush();
         }, cancellation);
     }
 }

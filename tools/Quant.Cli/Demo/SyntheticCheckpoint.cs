@@ -244,6 +244,8 @@ internal static class SyntheticCheckpoint
                 "qwen3-moe" => new Shape(1024, 768, 1, 16, 4, 64, 32000, 8),
                 _ => new Shape(1024, 1024, 1, 16, 4, 64, 32000, 8),
             };
+            // A real vocabulary (32000) from about 400 MB up; smaller models get one that keeps embeddings near a quarter of the bytes.
+            big = big with { Vocab = (int)Math.Clamp(bytes / 4 / (2L * 2 * big.Hidden), 384, 32000) };
             long embeddings = 2L * 2 * big.Vocab * big.Hidden;
             long attention = 2L * big.Hidden * (2L * big.Heads * big.HeadDim + 2L * big.KvHeads * big.HeadDim);
             long ffn = architecture switch
