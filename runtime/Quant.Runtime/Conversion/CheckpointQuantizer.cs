@@ -87,7 +87,7 @@ public static class CheckpointQuantizer
                     WriteResidual(plan.Source, r, bytes => writer.WriteResidual(r.OutputName, bytes));
                     break;
                 case LinearStep l:
-                    writer.WriteLayer(l.Layer!.Index, pipeline.Next(cancellation));
+                    writer.WriteLayer(l.Layer!.Index, pipeline.Next(cancellation).Span);
                     break;
             }
             counters.Done(step);
@@ -116,7 +116,7 @@ public static class CheckpointQuantizer
                 case LinearStep l:
                     writer.WriteTensor(l.OutputName, stream =>
                     {
-                        foreach (var _ in l.Units) stream.Write(pipeline.Next(cancellation));
+                        foreach (var _ in l.Units) stream.Write(pipeline.Next(cancellation).Span);
                     });
                     break;
             }
@@ -190,8 +190,9 @@ public static class CheckpointQuantizer
         private readonly CheckpointQuantizerOptions _options;
         private readonly IsqScheduler _scheduler;
         private readonly IEnumerator<QuantizeUnit> _upcoming;
-        private readonly Queue<(QuantizeUnit Unit, PendingLayer? Pending, byte[]? Ready)> _queue = new();
+        private readonly Queue<(QuantizeUnit Unit, PendingLayer? Pending, ReadOnlyMemory<byte>? Ready)> _queue = new();
         private readonly CancellationToken _cancellation;
+        private long _released;
 
         public UnitPipeline(QuantizePlan plan, CheckpointQuantizerOptions options, IsqScheduler scheduler, CancellationToken cancellation)
         {
@@ -202,17 +203,32 @@ public static class CheckpointQuantizer
             _upcoming = plan.Units.GetEnumerator();
         }
 
-        /// <summary>The bytes of the next unit: a UQFF blob, or the unit's part of a GGUF tensor.</summary>
-        public byte[] Next(CancellationToken cancellation)
+        /// <summary>
+        /// The bytes of the next unit: a UQFF blob, or the unit's part of a GGUF tensor; valid until the next call (the
+        /// caller writes them first).
+        /// </summary>
+        public ReadOnlyMemory<byte> Next(CancellationToken cancellation)
         {
+            ReleaseMemory();
             Fill();
             if (_queue.Count == 0) throw new InvalidOperationException("The writer asked for more units than the plan has.");
             var (unit, pending, ready) = _queue.Dequeue();
-            byte[] bytes = ready ?? Finish(unit, Wait(unit, pending!, cancellation));
+            var bytes = ready ?? Finish(unit, Wait(unit, pending!, cancellation));
             if (bytes.Length != unit.OutputBytes)
                 throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture, $"{unit.DisplayName}: {bytes.Length} bytes were made where the plan announced {unit.OutputBytes}."));
+            _released += unit.InputBytes + 2 * unit.OutputBytes;
             Fill();
             return bytes;
+        }
+
+        // Each unit leaves its read buffer and its output as large-object garbage. A full collection after every 64 MiB of
+        // it (a few milliseconds, against the seconds quantizing that much takes) keeps the process near the units in
+        // flight instead of letting garbage of many layers pile up before the runtime collects it on its own.
+        private void ReleaseMemory()
+        {
+            if (_released < 64L << 20) return;
+            _released = 0;
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true);
         }
 
         public void Dispose() => _upcoming.Dispose();
@@ -275,11 +291,11 @@ public static class CheckpointQuantizer
             if (w.DType is DType.F32 or DType.F16 or DType.BF16)
             {
                 var tensor = linear.Experts > 1 ? source.ReadSlice(w, unit.Expert!.Value) : source.Read(w);
-                var bytes = Arrange(tensor.Bytes, linear.Rows, unit, tensor.DType.Size() * linear.Columns);
+                var bytes = Arrange(Owned(tensor), linear.Rows, unit, tensor.DType.Size() * linear.Columns);
                 return new UnquantLinear(HostTensor.FromOwnedBytes(tensor.DType, [unit.OutRows, linear.Columns], bytes), bias);
             }
             float[] values = linear.Experts > 1 ? source.ReadFloats(w, unit.Expert!.Value, 1) : source.ReadFloats(w, 0, linear.Rows);
-            var arranged = Arrange(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()), linear.Rows, unit, 4 * linear.Columns);
+            var arranged = Arrange(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray(), linear.Rows, unit, 4 * linear.Columns);
             return new UnquantLinear(HostTensor.FromOwnedBytes(DType.F32, [unit.OutRows, linear.Columns], arranged), bias);
         }
 
@@ -307,16 +323,16 @@ public static class CheckpointQuantizer
             }
             var tensor = linear.Experts > 1 ? source.ReadSlice(w, unit.Expert!.Value) : source.Read(w);
             if (tensor.DType == DType.F64) tensor = HostTensor.FromArray(tensor.ToFloat32Array(), tensor.Dims());
-            var arranged = Arrange(tensor.Bytes, linear.Rows, unit, tensor.DType.Size() * k);
+            var arranged = Arrange(Owned(tensor), linear.Rows, unit, tensor.DType.Size() * k);
             return _plan.Output == QuantizeOutput.Gguf ? arranged
                 : new UnquantLinear(HostTensor.FromOwnedBytes(tensor.DType, [n, k], arranged), bias).Serialize();
         }
 
-        private byte[] Finish(QuantizeUnit unit, IQuantMethod result)
+        private ReadOnlyMemory<byte> Finish(QuantizeUnit unit, IQuantMethod result)
         {
             if (_plan.Output == QuantizeOutput.Uqff) return result.Serialize();
             var quantized = result as QuantLinear ?? throw new InvalidOperationException($"{unit.DisplayName}: ISQ returned {result.Name}, not a quantized layer.");
-            return quantized.Weight.Plane(0).ToArray();
+            return quantized.Weight.Plane(0);
         }
 
         private HostTensor Bias(QuantizeUnit unit)
@@ -332,8 +348,8 @@ public static class CheckpointQuantizer
             int e = unit.Expert ?? 0, k = linear.Columns;
             var blocks = _plan.Source.ReadSlice(linear.Blocks!, e);
             var scales = _plan.Source.ReadSlice(linear.Scales!, e);
-            var b = Arrange(blocks.Bytes, linear.Rows, unit, k / 2);
-            var s = Arrange(scales.Bytes, linear.Rows, unit, k / 32);
+            var b = Arrange(Owned(blocks), linear.Rows, unit, k / 2);
+            var s = Arrange(Owned(scales), linear.Rows, unit, k / 32);
             return (HostTensor.FromOwnedBytes(DType.U8, [unit.OutRows, k / 2], b), HostTensor.FromOwnedBytes(DType.U8, [unit.OutRows, k / 32], s));
         }
 
@@ -354,19 +370,25 @@ public static class CheckpointQuantizer
         }
     }
 
+    // The array a tensor this class read owns (no copy).
+    private static byte[] Owned(HostTensor tensor) =>
+        System.Runtime.InteropServices.MemoryMarshal.TryGetArray(tensor.Memory, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length
+            ? segment.Array : tensor.Bytes.ToArray();
+
     /// <summary>
     /// The rows of one matrix (<paramref name="rows"/> rows of <paramref name="rowBytes"/> bytes) as the unit takes them:
-    /// every row, the even or the odd ones, and for llama's q / k reordered from Hugging Face's rotary layout to GGUF's.
+    /// every row, the even or the odd ones, and for llama's q / k reordered from Hugging Face's rotary layout to GGUF's;
+    /// <paramref name="matrix"/> itself when there is nothing to do.
     /// </summary>
-    internal static byte[] Arrange(ReadOnlySpan<byte> matrix, int rows, QuantizeUnit unit, int rowBytes)
+    internal static byte[] Arrange(byte[] matrix, int rows, QuantizeUnit unit, int rowBytes)
     {
         byte[] selected;
-        if (unit.Rows == RowSelection.All) selected = matrix.ToArray();
+        if (unit.Rows == RowSelection.All) selected = matrix;
         else
         {
             selected = new byte[(long)rows / 2 * rowBytes];
             int offset = unit.Rows == RowSelection.Even ? 0 : 1;
-            for (int r = 0; r < rows / 2; r++) matrix.Slice((2 * r + offset) * rowBytes, rowBytes).CopyTo(selected.AsSpan(r * rowBytes, rowBytes));
+            for (int r = 0; r < rows / 2; r++) matrix.AsSpan((2 * r + offset) * rowBytes, rowBytes).CopyTo(selected.AsSpan(r * rowBytes, rowBytes));
         }
         if (unit.PermuteHeads <= 0) return selected;
         int outRows = selected.Length / rowBytes, heads = unit.PermuteHeads;

@@ -35,7 +35,26 @@ internal static class Summary
         double seconds = report.Elapsed.TotalSeconds;
         console.WriteLine(Text($"wrote {string.Join(", ", plan.OutputFiles.Select(System.IO.Path.GetFileName))} ({Bytes(report.OutputBytes)}) in {plan.OutputFiles[0][..^System.IO.Path.GetFileName(plan.OutputFiles[0]).Length]}"));
         console.WriteLine(Text($"time {seconds:0.00} s: {totalBefore / Math.Max(seconds, 1e-9) / 1e9:0.000} GB/s of checkpoint read; {report.Workers} ISQ worker(s), at most {report.PeakPending} layer(s) pending at once (bound {report.Workers + 1})"));
+        if (PeakResident() is long peak) console.WriteLine(Text($"peak resident memory {Bytes(peak)} (VmHWM: the whole process, the .NET runtime included)"));
         foreach (var note in plan.Notes) console.WriteLine("note: " + note);
+    }
+
+    /// <summary>The process's peak resident set (Linux's VmHWM), or null where /proc does not give it.</summary>
+    public static long? PeakResident()
+    {
+        try
+        {
+            foreach (var line in System.IO.File.ReadLines("/proc/self/status"))
+            {
+                if (!line.StartsWith("VmHWM:", StringComparison.Ordinal)) continue;
+                var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                return long.Parse(parts[1], CultureInfo.InvariantCulture) * 1024;
+            }
+        }
+        catch (Exception e) when (e is System.IO.IOException or UnauthorizedAccessException or FormatException)
+        {
+        }
+        return null;
     }
 
     public static string Bytes(long bytes) => bytes switch
