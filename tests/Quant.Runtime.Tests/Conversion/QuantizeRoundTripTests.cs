@@ -219,6 +219,31 @@ public sealed class QuantizeRoundTripTests : IDisposable
     }
 
     [Fact]
+    public void GptOssMxfp4Experts_Requantized_AreTheirDequantizedValuesQuantized()
+    {
+        var sizes = new TestCheckpoints.Sizes(Hidden: 64, Ffn: 64, Experts: 2, Layers: 1, Vocab: 300);
+        var checkpoint = TestCheckpoints.Write(_dir.File("ckpt"), "gpt_oss", sizes, seed: 73);
+        var options = new CheckpointQuantizerOptions { Format = "q8_0", RequantizeMxfp4 = true };
+        Quantize(checkpoint.Directory, _dir.File("r.gguf"), options);
+        Quantize(checkpoint.Directory, _dir.File("r.uqff"), options);
+        string stem = "model.layers.0.mlp.experts.gate_up_proj";
+        using var file = GgufFile.Open(_dir.File("r.gguf"));
+        var up = file.GetTensor("blk.0.ffn_up_exps.weight");
+        Assert.Equal("q8_0", up.Type.Name);
+        var expected = new List<byte>();
+        for (int e = 0; e < 2; e++)
+        {
+            var values = TestCheckpoints.Mxfp4Expert(checkpoint, stem, e);
+            var odd = Enumerable.Range(0, 128).Where(r => r % 2 == 1).SelectMany(r => values.Skip(r * 64).Take(64)).ToArray();
+            expected.AddRange(ByHand("q8_0", odd, 64, 64));
+        }
+        Assert.Equal(expected.ToArray(), file.GetData(up).ToArray());
+        using var model = UqffModel.Open(_dir.File("r.uqff"));
+        var bias = checkpoint.Tensors[stem + "_bias"].ToFloat32Array().AsSpan(128, 128).ToArray();
+        Assert.Equal(ByHand("q8_0", TestCheckpoints.Mxfp4Expert(checkpoint, stem, 1), 128, 64, bias), model.Blob(model.IndexOf(stem, 1)).ToArray());
+    }
+
+    [Fact]
     public void Rules_KeepLayersDense_AndGiveOthersTheirFormat_WithImportance()
     {
         var sizes = new TestCheckpoints.Sizes(Hidden: 256, Ffn: 256, DType: DType.F16);
