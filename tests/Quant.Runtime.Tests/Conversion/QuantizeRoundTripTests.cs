@@ -34,6 +34,13 @@ public sealed class QuantizeRoundTripTests : IDisposable
         return CheckpointQuantizer.Run(plan, options);
     }
 
+    // The free-space check compares the plan's estimate with the disk: it must not fall short of what is written.
+    private static void AssertEstimateBoundsTheOutput(QuantizeReport report)
+    {
+        long estimate = report.Plan.EstimatedOutputBytes, written = report.OutputBytes;
+        Assert.True(written <= estimate && estimate - written < 256 * 1024, $"estimated {estimate} bytes, wrote {written}");
+    }
+
     private static byte[] ByHand(string format, float[] weights, int rows, int columns, float[]? bias = null, float[]? importance = null, string? rule = null)
     {
         var kernels = FormatKernels.For(format);
@@ -53,7 +60,8 @@ public sealed class QuantizeRoundTripTests : IDisposable
         var sizes = new TestCheckpoints.Sizes(Hidden: 256, Ffn: 256, Vocab: 300);
         var checkpoint = TestCheckpoints.Write(_dir.File("ckpt"), modelType, sizes, seed: 41, shards: shards);
         string output = _dir.File("out/model.uqff");
-        Quantize(checkpoint.Directory, output, new CheckpointQuantizerOptions { Format = format, Threads = 2, MaxFileBytes = 200_000 });
+        var report = Quantize(checkpoint.Directory, output, new CheckpointQuantizerOptions { Format = format, Threads = 2, MaxFileBytes = 200_000 });
+        AssertEstimateBoundsTheOutput(report);
 
         using var model = UqffModel.Open(output);
         Assert.True(model.Files.Count > 1, "the small limit splits the model");
@@ -115,7 +123,8 @@ public sealed class QuantizeRoundTripTests : IDisposable
         var sizes = new TestCheckpoints.Sizes(Hidden: 256, Ffn: 256, Vocab: 300, Experts: 3);
         var checkpoint = TestCheckpoints.Write(_dir.File("ckpt"), modelType, sizes, seed: 43);
         string output = _dir.File("model.gguf");
-        Quantize(checkpoint.Directory, output, new CheckpointQuantizerOptions { Format = format, Threads = 2 });
+        var report = Quantize(checkpoint.Directory, output, new CheckpointQuantizerOptions { Format = format, Threads = 2 });
+        AssertEstimateBoundsTheOutput(report);
 
         using var file = GgufFile.Open(output);
         string arch = modelType switch { "mistral" or "mixtral" => "llama", "qwen3_moe" => "qwen3moe", "gpt_oss" => "gpt-oss", _ => modelType };
