@@ -25,7 +25,7 @@ internal static class Summary
         if (residual.Length > 0)
         {
             long elements = residual.Sum(r => r.Source.ElementCount) / 1;
-            table.AddRow(Cells(Text($"kept ({residual.Length} tensors: norms, embeddings, ...)"), "-", Text($"{elements:N0}"),
+            table.AddRow(Cells(Text($"kept ({residual.Length} tensors)"), "-", Text($"{elements:N0}"),
                 Bytes(residual.Sum(r => r.InputBytes)), Bytes(residual.Sum(r => r.OutputBytes)), "-"));
         }
         long totalBefore = plan.InputBytes, totalAfter = plan.Steps.Sum(s => s.OutputBytes);
