@@ -51,6 +51,20 @@ public sealed class QuantizeTests
     }
 
     [Fact]
+    public void OneSafetensorsFile_AndAGgufFile_AreCheckpointsToo()
+    {
+        using var dir = new TempDir();
+        string checkpoint = Checkpoint(dir);
+        // config.json beside the file gives GGUF its hyperparameters.
+        CliRunner.Ok("quantize", Path.Combine(checkpoint, "model.safetensors"), "--to", "q8_0", "-o", dir.File("a.gguf"));
+        CliRunner.Ok("quantize", checkpoint, "--to", "q8_0", "-o", dir.File("b.gguf"));
+        Raw.AssertSameBytes(File.ReadAllBytes(dir.File("b.gguf")), File.ReadAllBytes(dir.File("a.gguf")), "GGUF from the file vs the folder");
+        CliRunner.Ok("quantize", dir.File("a.gguf"), "--to", "q4_0", "-o", dir.File("c.uqff"));
+        using var model = UqffModel.Open(dir.File("c.uqff"));
+        Assert.Equal("q4_0", model.ReadLayer(model.IndexOf("blk.0.attn_q")).Format!.Name);
+    }
+
+    [Fact]
     public void TheCommand_WritesTheSameFileAsTheRuntime()
     {
         using var dir = new TempDir();
