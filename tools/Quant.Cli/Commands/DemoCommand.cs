@@ -72,7 +72,7 @@ internal static class DemoCommand
         var result = SyntheticCheckpoint.Write(directory, architecture, size, seed);
         context.Out.WriteLine(Text($"{directory}: a random {result.Architecture} checkpoint, {result.Layers} layers of hidden size {result.Hidden}, {result.Tensors} tensors, {result.Bytes} bytes of tensor data"));
         foreach (var file in result.Files) context.Out.WriteLine(Text($"  {Path.GetFileName(file)}  {new FileInfo(file).Length} bytes"));
-        context.Out.WriteLine(Text($"next: quant quantize {directory} --to q4_K -o {Path.Combine(directory + "-q4_K", "model.gguf")}"));
+        context.Out.WriteLine(Text($"next: quant quantize {directory} --to q4_K -o {directory.TrimEnd(Path.DirectorySeparatorChar)}-q4_K.gguf"));
     }
 
     private static void Run(CliContext context, int n, int k, int threads, ulong seed)
