@@ -46,6 +46,7 @@ namespace Quant.Kernels
             rules:
             [
                 new global::Quant.QuantRuleInfo("rtn", global::Quant.ScaleRule.ZeroPointMinMax, true, "round to nearest with an integer zero point (GPTQ's and AWQ's starting point, without their calibration)"),
+                new global::Quant.QuantRuleInfo("mse", global::Quant.ScaleRule.ErrorMinimizing, false, "least squared error: the default rule, then least-squares refits of the scale and zero point that lower it (never worse)"),
             ],
             uqff: global::Quant.UqffLayer.None,
             ggufType: -1,

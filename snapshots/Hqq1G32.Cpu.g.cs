@@ -33,6 +33,9 @@ namespace Quant.Kernels
                 case 1:
                     QuantizeHqqRoundZeros(blocks, source, options.Importance, ref p0, ref p1, ref p2);
                     break;
+                case 2:
+                    QuantizeMse(blocks, source, options.Importance, ref p0, ref p1, ref p2);
+                    break;
                 default:
                     throw new global::System.ArgumentOutOfRangeException(nameof(options), $"Rule {options.Rule} is not a rule of this format.");
             }
@@ -76,6 +79,95 @@ namespace Quant.Kernels
                 p1 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p1, Plane1BytesPerBlock);
                 p2 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p2, Plane2BytesPerBlock);
             }
+        }
+
+        /// <summary>Rule <c>mse</c> (ErrorMinimizing): the default rule <c>hqq</c>, then least-squares refits, keeping the least squared error.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        private static void QuantizeMse(int blocks, global::System.ReadOnlySpan<float> source, global::System.ReadOnlySpan<float> importance, ref byte p0, ref byte p1, ref byte p2)
+        {
+            global::System.Span<byte> codes = stackalloc byte[BlockSize];
+            global::System.Span<byte> best0 = stackalloc byte[Plane0BytesPerBlock];
+            global::System.Span<byte> best1 = stackalloc byte[Plane1BytesPerBlock];
+            global::System.Span<byte> best2 = stackalloc byte[Plane2BytesPerBlock];
+            for (int b = 0; b < blocks; b++)
+            {
+                global::System.ReadOnlySpan<float> x = source.Slice(b * BlockSize, BlockSize);
+                // The default rule, hqq.
+                {
+                    // HQQ as mistral.rs runs it: the min/max zero point, then 10 half-quadratic proximal steps on it; y = (q - zero) * d.
+                    global::Quant.Quantization.Hqq.QuantizeGroup(x, 1, 10, false, codes, out float d, out float zero);
+                    global::Quant.Numerics.Fp32.Write(ref p1, d);
+                    global::Quant.Numerics.Fp32.Write(ref p2, zero);
+                    PackCodes(codes, ref p0, ref p1, ref p2);
+                }
+                double bestError = BlockError(x, ref p0, ref p1, ref p2);
+                global::System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpan(ref p0, Plane0BytesPerBlock).CopyTo(best0);
+                global::System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpan(ref p1, Plane1BytesPerBlock).CopyTo(best1);
+                global::System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpan(ref p2, Plane2BytesPerBlock).CopyTo(best2);
+                for (int iteration = 0; iteration < 4; iteration++)
+                {
+                    // Least squares for d and the offset -z d given the codes, z, d refitted for it, codes re-rounded.
+                    double sv = 0, svv = 0, sx = 0, svx = 0;
+                    for (int i = 0; i < BlockSize; i++)
+                    {
+                        double v = codes[i];
+                        sv += v; svv += v * v; sx += x[i]; svx += v * x[i];
+                    }
+                    double det = BlockSize * svv - sv * sv;
+                    if (!(det > 0)) break;
+                    double slope = (BlockSize * svx - sv * sx) / det;
+                    if (!(slope != 0)) break;
+                    double offset = (svv * sx - sv * svx) / det;
+                    double fitZero = -offset / slope;
+                    double sqq = 0, sqx = 0;
+                    for (int i = 0; i < BlockSize; i++)
+                    {
+                        double q = codes[i] - fitZero;
+                        sqq += q * q; sqx += q * x[i];
+                    }
+                    if (!(sqq > 0)) break;
+                    global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref p0, Plane0BytesPerBlock).Clear();
+                    global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref p1, Plane1BytesPerBlock).Clear();
+                    global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref p2, Plane2BytesPerBlock).Clear();
+                    global::Quant.Numerics.Fp32.Write(ref p1, (float)(sqx / sqq));
+                    global::Quant.Numerics.Fp32.Write(ref p2, (float)fitZero);
+                    float d = global::Quant.Numerics.Fp32.Read(ref p1);
+                    float zero = global::Quant.Numerics.Fp32.Read(ref p2);
+                    float id = d != 0f ? 1f / d : 0f;
+                    for (int i = 0; i < BlockSize; i++) codes[i] = (byte)global::System.Math.Clamp(global::System.MathF.Round(x[i] * id + zero), 0f, 1f);
+                    PackCodes(codes, ref p0, ref p1, ref p2);
+                    double error = BlockError(x, ref p0, ref p1, ref p2);
+                    if (error < bestError)
+                    {
+                        bestError = error;
+                        global::System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpan(ref p0, Plane0BytesPerBlock).CopyTo(best0);
+                        global::System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpan(ref p1, Plane1BytesPerBlock).CopyTo(best1);
+                        global::System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpan(ref p2, Plane2BytesPerBlock).CopyTo(best2);
+                    }
+                }
+                best0.CopyTo(global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref p0, Plane0BytesPerBlock));
+                best1.CopyTo(global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref p1, Plane1BytesPerBlock));
+                best2.CopyTo(global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref p2, Plane2BytesPerBlock));
+                p0 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p0, Plane0BytesPerBlock);
+                p1 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p1, Plane1BytesPerBlock);
+                p2 = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref p2, Plane2BytesPerBlock);
+            }
+        }
+
+        /// <summary>The squared error of the block at the plane pointers against <paramref name="x"/>, from its exact dequantization.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Quant.Generator", "0.1.0")]
+        private static double BlockError(global::System.ReadOnlySpan<float> x, ref byte p0, ref byte p1, ref byte p2)
+        {
+            global::System.Span<float> values = stackalloc float[BlockSize];
+            DequantizeBlocksScalar(1, ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(values), ref p0, ref p1, ref p2);
+            double error = 0;
+            for (int i = 0; i < BlockSize; i++)
+            {
+                double difference = (double)values[i] - x[i];
+                error += difference * difference;
+            }
+            return error;
         }
 
         /// <summary>

@@ -47,6 +47,7 @@ namespace Quant.Kernels
             [
                 new global::Quant.QuantRuleInfo("hqq", global::Quant.ScaleRule.HalfQuadratic, true, "mistral.rs' in-situ HQQ: the min/max zero point, then 10 half-quadratic proximal steps on it"),
                 new global::Quant.QuantRuleInfo("hqq_round_zeros", global::Quant.ScaleRule.HalfQuadratic, false, "the same with round_zeros: the starting zero point rounded to an integer"),
+                new global::Quant.QuantRuleInfo("mse", global::Quant.ScaleRule.ErrorMinimizing, false, "least squared error: the default rule, then least-squares refits of the scale and zero point that lower it (never worse)"),
             ],
             uqff: global::Quant.UqffLayer.Hqq,
             ggufType: -1,

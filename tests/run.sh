@@ -22,6 +22,16 @@ echo "== GGUF and UQFF: llama.cpp logits and corrupt-input counts"
 dotnet test tests/Quant.Runtime.Tests -c "$configuration" --no-build -nologo \
   --filter "FullyQualifiedName~LlamaCppTests|FullyQualifiedName~GgufCorruptionTests|FullyQualifiedName~UqffModelCorruptionTests" --logger "console;verbosity=detailed"
 
+# The tensor-parallel demo, in process and across processes, so its lines are in the CI log (the tests assert them).
+echo "== quant demo --tp 4, and mpirun -np 2 quant demo --tp 2 --comm mpi"
+quant="tools/Quant.Cli/bin/$configuration/net10.0/quant.dll"
+dotnet "$quant" demo --tp 4
+if command -v mpirun >/dev/null 2>&1; then
+  mpi_env="OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 TERM=dumb"
+  command -v ssh >/dev/null 2>&1 || mpi_env="$mpi_env OMPI_MCA_plm=isolated"
+  env $mpi_env mpirun --oversubscribe -np 2 dotnet "$quant" demo --tp 2 --comm mpi
+fi
+
 min() { if [ "$1" = scalar ] || [ "$2" = scalar ]; then echo scalar; elif [ "$1" -lt "$2" ]; then echo "$1"; else echo "$2"; fi; }
 
 # .NET 10 reads DOTNET_EnableAVX512 (DOTNET_EnableAVX512F is ignored there).
@@ -33,4 +43,7 @@ for knob in "DOTNET_EnableAVX512=0:256" "DOTNET_EnableAVX2=0:128" "DOTNET_Enable
     env "$setting" QUANT_EXPECT_SIMD="$expect" dotnet test "$project" -c "$configuration" --no-build -nologo
   done
 done
+# The NuGet packages as a consumer meets them: pack, build and run samples/CustomFormat from the packages alone,
+# compare the sources the packed generator wrote there, install the quant tool.
+bash tests/sample.sh --no-build
 echo "== all test passes succeeded"

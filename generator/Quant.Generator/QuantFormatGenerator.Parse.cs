@@ -768,7 +768,7 @@ partial class QuantFormatGenerator
                     string? problem =
                         baseRule.Kind == RuleKind.ErrorMinimizing ? "it starts from the default rule, so another rule must be the default"
                         : sub is not null && baseRule.Kind is not (RuleKind.GgmlKQuant or RuleKind.GgmlIq4) ? "for super-blocks it tries ggml's weighted searches, so the default rule must be GgmlKQuant or GgmlIq4"
-                        : sub is null && min is { Mode: not MinModeKind.Add } ? "it refits a scale and an added min; zero points and subtracted mins are not refitted yet"
+                        : sub is null && min is { Mode: MinModeKind.SubtractScaled } ? "it refits a scale and an added min or a zero point; subtracted mins are not refitted yet"
                         : null;
                     if (problem is not null)
                     {

@@ -565,9 +565,6 @@ public sealed class DiagnosticsTests
         "Rule 'hqq' (HalfQuadratic)", "a [Min(Mode = MinMode.ZeroPoint)]")]
     [InlineData("[Min(ScaleCode.F32, Mode = MinMode.ZeroPoint, Plane = \"zeros\")]", "[QuantRule(\"hqq\", ScaleRule.HalfQuadratic, Steps = -1)]",
         "QuantRule(\"hqq\", ScaleRule.HalfQuadratic, Steps = -1)", "Rule 'hqq' (HalfQuadratic)", "Steps must be 0 or more; it says -1")]
-    [InlineData("[Min(ScaleCode.F32, Mode = MinMode.ZeroPoint, Plane = \"zeros\")]",
-        "[QuantRule(\"hqq\", ScaleRule.HalfQuadratic, Default = true)] [QuantRule(\"mse\", ScaleRule.ErrorMinimizing)]",
-        "QuantRule(\"mse\", ScaleRule.ErrorMinimizing)", "Rule 'mse' (ErrorMinimizing)", "zero points and subtracted mins are not refitted yet")]
     public void QG0014_ZeroPointRulesThatDoNotFit_AreReported(string min, string rules, string at, string rule, string problem)
     {
         var run = Run($$"""

@@ -200,6 +200,27 @@ public sealed class LayerTests
     }
 
     [Fact]
+    public void Mxfp4Experts_RoundTripThroughA3DBlob_WithPerExpertBias()
+    {
+        var rng = new SplitMix64(511);
+        int e = 3, n = 8, k = 64;
+        var dense = new UnquantLinear(TestTensors.Random(rng, DType.F32, e, n, k), TestTensors.Random(rng, DType.F32, e, n));
+        var experts = (QuantLinear)dense.ApplyIsq(new IsqRequest("mxfp4"));
+        Assert.True(experts.IsSerializable);
+        var blob = experts.Serialize();
+        var parsed = UqffCodec.ReadLayer(blob);
+        Assert.Equal(new[] { e, n, k / 2 }, parsed.Tensors[0].Dims);
+        Assert.Equal(new[] { e, n, k / 32 }, parsed.Tensors[1].Dims);
+        Assert.Equal(new[] { e, n }, parsed.Bias!.Dims);
+        var back = QuantMethods.Deserialize(blob);
+        Assert.Equal(e, back.Experts);
+        var x = HostTensor.FromArray(TestTensors.Gaussian(rng, 4 * k), 4, k);
+        var ids = HostTensor.FromArray(new[] { 0, 2, 1, 1, 2, 0, 2, 2 }, 4, 2);
+        Assert.Equal(experts.GatherForward(x, ids).AsSpan<float>().ToArray(), back.GatherForward(x, ids).AsSpan<float>().ToArray());
+        Assert.False(new UnquantLinear(TestTensors.Random(rng, DType.F32, e, n, k)).ApplyIsq(new IsqRequest("q4_0")).IsSerializable);
+    }
+
+    [Fact]
     public void AddDeltaW_Dense_IsExact_Quantized_RequantizesTheSum()
     {
         var rng = new SplitMix64(508);

@@ -82,6 +82,7 @@ public static class Cli
         root.Subcommands.Add(DequantizeCommand.Create(context));
         root.Subcommands.Add(InspectCommand.Create(context));
         root.Subcommands.Add(DemoCommand.Create(context));
+        root.Subcommands.Add(AccuracyCommand.Create(context));
         root.Subcommands.Add(CommCheckCommand.Create(context));
         return root;
     }

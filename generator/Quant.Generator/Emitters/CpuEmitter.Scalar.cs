@@ -635,7 +635,8 @@ partial class CpuEmitter
                     {
                         using (w.Block("for (int iteration = 0; iteration < 4; iteration++)"))
                         {
-                            EmitRefit(perBlock);
+                            if (m.Min?.Mode == MinModeKind.ZeroPoint) EmitZeroPointRefit(perBlock, baseRule.RoundZeroPoint);
+                            else EmitRefit(perBlock);
                             KeepIfBetter(perBlock);
                         }
                     }
@@ -692,6 +693,45 @@ partial class CpuEmitter
             if (withMin) w.WriteLine($"float min = {ReadMin};");
             w.WriteLine("float id = d != 0f ? 1f / d : 0f;");
             w.WriteLine($"for (int i = 0; i < BlockSize; i++) codes[i] = {CodeFor(withMin ? "(x[i] - min) * id" : "x[i] * id")};");
+            EmitDerivedFields();
+            w.WriteLine($"PackCodes(codes, {PlaneArguments});");
+        }
+
+        /// <summary>
+        /// One least-squares refit of a zero-point block (<c>y = (q - z) d</c>): the scale and offset that best fit the
+        /// current codes give <c>z = -offset / d</c> (rounded to a code when the default rule rounds it), the scale is
+        /// refitted for that zero point, both are stored, and the codes re-rounded with the stored values.
+        /// </summary>
+        private void EmitZeroPointRefit(List<int> perBlock, bool roundZero)
+        {
+            int mask = (1 << _code.Bits) - 1;
+            w.WriteLine($"// Least squares for d and the offset -z d given the codes, z{(roundZero ? " rounded to a code" : "")}, d refitted for it, codes re-rounded.");
+            w.WriteLine("double sv = 0, svv = 0, sx = 0, svx = 0;");
+            using (w.Block("for (int i = 0; i < BlockSize; i++)"))
+            {
+                w.WriteLine("double v = codes[i];");
+                w.WriteLine("sv += v; svv += v * v; sx += x[i]; svx += v * x[i];");
+            }
+            w.WriteLine("double det = BlockSize * svv - sv * sv;");
+            w.WriteLine("if (!(det > 0)) break;");
+            w.WriteLine("double slope = (BlockSize * svx - sv * sx) / det;");
+            w.WriteLine("if (!(slope != 0)) break;");
+            w.WriteLine("double offset = (svv * sx - sv * svx) / det;");
+            w.WriteLine(roundZero ? $"double fitZero = Math.Clamp(Math.Round(-offset / slope), 0, {mask});" : "double fitZero = -offset / slope;");
+            w.WriteLine("double sqq = 0, sqx = 0;");
+            using (w.Block("for (int i = 0; i < BlockSize; i++)"))
+            {
+                w.WriteLine("double q = codes[i] - fitZero;");
+                w.WriteLine("sqq += q * q; sqx += q * x[i];");
+            }
+            w.WriteLine("if (!(sqq > 0)) break;");
+            ClearBlock(perBlock);
+            w.WriteLine(WriteScale("(float)(sqx / sqq)"));
+            w.WriteLine(WriteScalar(m.Fields[m.Min!.Field], m.Min.Code, "(float)fitZero"));
+            w.WriteLine($"float d = {ReadScale};");
+            w.WriteLine($"float zero = {ReadMin};");
+            w.WriteLine("float id = d != 0f ? 1f / d : 0f;");
+            w.WriteLine($"for (int i = 0; i < BlockSize; i++) codes[i] = (byte)Math.Clamp(MathF.Round(x[i] * id + zero), 0f, {mask}f);");
             EmitDerivedFields();
             w.WriteLine($"PackCodes(codes, {PlaneArguments});");
         }

@@ -12,4 +12,5 @@ namespace Quant.Kernels;
 [Min(ScaleCode.F16, Name = "zero", Mode = MinMode.ZeroPoint, Plane = "zeros")]
 [QuantRule("rtn", ScaleRule.ZeroPointMinMax, Default = true, RoundZeroPoint = true,
     Description = "round to nearest with an integer zero point (GPTQ's and AWQ's starting point, without their calibration)")]
+[QuantRule("mse", ScaleRule.ErrorMinimizing, Description = "least squared error: the default rule, then least-squares refits of the scale and zero point that lower it (never worse)")]
 public static partial class Gptq3G128;

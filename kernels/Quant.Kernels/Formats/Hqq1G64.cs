@@ -13,4 +13,5 @@ namespace Quant.Kernels;
 [Min(ScaleCode.F32, Name = "zero", Mode = MinMode.ZeroPoint, Plane = "zeros")]
 [QuantRule("hqq", ScaleRule.HalfQuadratic, Default = true, Steps = 10, Description = "mistral.rs' in-situ HQQ: the min/max zero point, then 10 half-quadratic proximal steps on it")]
 [QuantRule("hqq_round_zeros", ScaleRule.HalfQuadratic, Steps = 10, RoundZeroPoint = true, Description = "the same with round_zeros: the starting zero point rounded to an integer")]
+[QuantRule("mse", ScaleRule.ErrorMinimizing, Description = "least squared error: the default rule, then least-squares refits of the scale and zero point that lower it (never worse)")]
 public static partial class Hqq1G64;

@@ -48,9 +48,13 @@ public static class UqffCodec
             case UqffLayer.Mxfp4:
                 stream.WriteByte((byte)UqffLayer.Mxfp4);
                 stream.WriteByte(bias.IsEmpty ? (byte)0 : (byte)1);
+                // Stacked experts keep mistral.rs' 3-D shapes: blocks [E, N, K/2], scales [E, N, K/32].
                 for (int p = 0; p < info.Planes.Count; p++)
                 {
-                    WriteTensor(stream, UqffDType.U8, [weight.Rows, info.RowBytes(p, weight.Columns)], weight.Plane(p).Span);
+                    int[] dims = weight.Experts > 1
+                        ? [weight.Experts, weight.Rows / weight.Experts, info.RowBytes(p, weight.Columns)]
+                        : [weight.Rows, info.RowBytes(p, weight.Columns)];
+                    WriteTensor(stream, UqffDType.U8, dims, weight.Plane(p).Span);
                 }
                 break;
             case UqffLayer.Fp8:
@@ -119,7 +123,11 @@ public static class UqffCodec
             default:
                 throw new QuantFormatException($"Format '{info.Name}' has no UQFF layer type this writer knows ({info.Uqff}).");
         }
-        if (!bias.IsEmpty) WriteTensor(stream, UqffDType.F32, [bias.Length], MemoryMarshal.AsBytes(bias));
+        if (!bias.IsEmpty)
+        {
+            int[] biasDims = weight.Experts > 1 && info.Uqff == UqffLayer.Mxfp4 ? [weight.Experts, weight.Rows / weight.Experts] : [bias.Length];
+            WriteTensor(stream, UqffDType.F32, biasDims, MemoryMarshal.AsBytes(bias));
+        }
         return stream.ToArray();
     }
 
@@ -357,7 +365,11 @@ public static class UqffCodec
         int[] weightDims = layer.Type is UqffLayer.Gguf or UqffLayer.F8Q8 ? layer.GgufDims : layer.Hqq?.Shape ?? layer.Tensors[0].Dims;
         long rows = 1;
         for (int i = 0; i < weightDims.Length - 1; i++) rows *= weightDims[i];
-        if (!IsFloat(layer.Bias.DType) || layer.Bias.Dims.Length != 1 || layer.Bias.Dims[0] != rows)
+        // Stacked experts (Mxfp4 [E, N, K/2]) carry a bias [E, N]: the weight's leading dimensions.
+        bool matches = layer.Bias.Dims.Length == 1
+            ? layer.Bias.Dims[0] == rows
+            : weightDims.Length == 3 && layer.Bias.Dims.Length == 2 && layer.Bias.Dims[0] == weightDims[0] && layer.Bias.Dims[1] == weightDims[1];
+        if (!IsFloat(layer.Bias.DType) || !matches)
         {
             throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture,
                 $"The bias of a UQFF {layer.Type} layer with {rows} rows must be a float vector of {rows}; it is {layer.Bias.DType} [{string.Join(", ", layer.Bias.Dims)}]."));
@@ -415,7 +427,13 @@ public static class UqffCodec
                     throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture,
                         $"Mxfp4 scales must have shape [{rows}, {expectedScales}] for blocks [{rows}, {packed}]; got [{string.Join(", ", scales.Dims)}]."));
                 }
-                matrix = new QuantMatrix(format, rows, (int)columns, [blocks.Data, scales.Data]);
+                if (blocks.Dims.Length != scales.Dims.Length || blocks.Dims.Length is not (2 or 3) || (blocks.Dims.Length == 3 && (blocks.Dims[0] != scales.Dims[0] || blocks.Dims[0] < 1)))
+                {
+                    throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture,
+                        $"Mxfp4 blocks and scales must both be [N, ...] or [E, N, ...]; got [{string.Join(", ", blocks.Dims)}] and [{string.Join(", ", scales.Dims)}]."));
+                }
+                int experts = blocks.Dims.Length == 3 ? blocks.Dims[0] : 1;
+                matrix = new QuantMatrix(format, rows, (int)columns, [blocks.Data, scales.Data], experts);
                 break;
             }
             case UqffLayer.Fp8:

@@ -48,7 +48,7 @@ public abstract class ParallelLinear : IQuantMethod
     public int Experts => Weight.Experts;
 
     /// <inheritdoc />
-    public bool HasBias => BiasTensor is not null;
+    public bool HasBias => BiasTensor is not null || Weight.HasBias;
 
     /// <inheritdoc />
     public abstract DistributedKind? IsDistributed { get; }
@@ -72,7 +72,7 @@ public abstract class ParallelLinear : IQuantMethod
     public IQuantMethod AddDeltaW(HostTensor delta) => With(Weight.AddDeltaW(delta));
 
     /// <inheritdoc />
-    public (HostTensor Weight, HostTensor? Bias)? UnquantWeightBias() => Weight.UnquantWeightBias() is { } wb ? (wb.Weight, BiasTensor) : null;
+    public (HostTensor Weight, HostTensor? Bias)? UnquantWeightBias() => Weight.UnquantWeightBias() is { } wb ? (wb.Weight, BiasTensor ?? wb.Bias) : null;
 
     /// <inheritdoc />
     public void BeginTrackStats() => Weight.BeginTrackStats();
@@ -81,7 +81,7 @@ public abstract class ParallelLinear : IQuantMethod
     public HostTensor EndTrackStats() => Weight.EndTrackStats();
 
     /// <inheritdoc />
-    public byte[] Serialize() => Weight.SerializeWithBias(BiasTensor);
+    public byte[] Serialize() => BiasTensor is null ? Weight.Serialize() : Weight.SerializeWithBias(BiasTensor);
 
     /// <inheritdoc />
     public byte[] SerializeWithBias(HostTensor? bias) => Weight.SerializeWithBias(bias);
@@ -148,6 +148,14 @@ public sealed class RowParallelLinear : ParallelLinear
         }
         var b = bias && vb.Contains("bias") ? vb.Get([outDim], "bias", default, DType.F32) : null;
         return new RowParallelLinear(weight, b, comm);
+    }
+
+    /// <summary>The seeds' <c>deserialize</c>: a layer blob (this rank's slice) whose bias is added after the reduction.</summary>
+    /// <exception cref="QuantFormatException">The blob is corrupt.</exception>
+    public static RowParallelLinear Deserialize(ReadOnlySpan<byte> blob, IComm comm)
+    {
+        var (weight, bias) = QuantMethods.DeserializeExtBias(blob);
+        return new RowParallelLinear(weight, bias, comm);
     }
 
     /// <summary>The full input dimension (this rank's slice times the world size).</summary>
@@ -227,6 +235,14 @@ public sealed class ColumnParallelLinear : ParallelLinear
         return new ColumnParallelLinear(weight, b);
     }
 
+    /// <summary>The seeds' <c>deserialize</c>: a layer blob holding this rank's rows and bias.</summary>
+    /// <exception cref="QuantFormatException">The blob is corrupt.</exception>
+    public static ColumnParallelLinear Deserialize(ReadOnlySpan<byte> blob)
+    {
+        var (weight, bias) = QuantMethods.DeserializeExtBias(blob);
+        return new ColumnParallelLinear(weight, bias);
+    }
+
     /// <inheritdoc />
     public override DistributedKind? IsDistributed => DistributedKind.ColumnParallel;
 
@@ -254,6 +270,10 @@ public sealed class ReplicatedLinear : ParallelLinear
         ArgumentNullException.ThrowIfNull(vb);
         return new ReplicatedLinear(Linears.Load(inDim, outDim, config, bias && vb.Contains("bias"), Shard.None, vb));
     }
+
+    /// <summary>The seeds' <c>deserialize</c>: a whole layer with its bias.</summary>
+    /// <exception cref="QuantFormatException">The blob is corrupt.</exception>
+    public static ReplicatedLinear Deserialize(ReadOnlySpan<byte> blob) => new(QuantMethods.Deserialize(blob));
 
     /// <inheritdoc />
     public override DistributedKind? IsDistributed => DistributedKind.Replicated;

@@ -46,6 +46,9 @@ public static class Linears
             case QuantizedConfig.Afq afq:
                 RefuseShard(shard, "AFQ", vb);
                 return Afq(inDim, outDim, afq, vb, b, threads);
+            case QuantizedConfig.Bitsandbytes:
+                RefuseShard(shard, "bitsandbytes", vb);
+                return new QuantLinear(BnbWeight.Read(vb, outDim, inDim), b) { Threads = threads };
             case QuantizedConfig.GptqAwq gptq:
                 RefuseShard(shard, "GPTQ / AWQ", vb);
                 return Gptq(inDim, outDim, gptq.Config, vb, b, threads);

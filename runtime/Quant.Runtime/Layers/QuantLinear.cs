@@ -39,7 +39,7 @@ public class QuantLinear : LinearLayer
     public override DType DType => DType.U8;
 
     /// <inheritdoc />
-    public override bool IsSerializable => Weight.Format.Uqff != UqffLayer.None && Experts == 1;
+    public override bool IsSerializable => Weight.Format.Uqff != UqffLayer.None && (Experts == 1 || Weight.Format.Uqff == UqffLayer.Mxfp4);
 
     /// <inheritdoc />
     protected override void MatMul(ReadOnlySpan<float> x, Span<float> y, ReadOnlySpan<float> bias) => _kernels.MatMul(Weight, x, y, bias, Threads);
@@ -75,7 +75,8 @@ public class QuantLinear : LinearLayer
     /// <inheritdoc />
     public override byte[] SerializeWithBias(HostTensor? bias)
     {
-        if (Experts != 1) throw new QuantFormatException($"Layer '{Name}': UQFF layer blobs hold one [N, K] weight; this layer holds {Experts} experts.");
+        if (Experts != 1 && Weight.Format.Uqff != UqffLayer.Mxfp4)
+            throw new QuantFormatException($"Layer '{Name}': UQFF layer blobs of this type hold one [N, K] weight (only Mxfp4 holds stacked experts); this layer holds {Experts} experts.");
         if (Weight.Format.Uqff == UqffLayer.None)
             throw new QuantFormatException($"Format '{Weight.Format.Name}' has no UQFF 0.2.0 layer type (UQFF holds ggml types, mxfp4, fp8, f8q8, afq and hqq); write it as GGUF or safetensors instead.");
         return UqffCodec.WriteLayer(Weight, BiasOf(bias));

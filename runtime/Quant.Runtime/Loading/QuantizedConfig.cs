@@ -27,6 +27,9 @@ public abstract record QuantizedConfig
     /// <summary>GPTQ (v1 / v2) or AWQ: <c>qweight</c>, <c>qzeros</c>, <c>scales</c>, <c>g_idx</c>.</summary>
     public sealed record GptqAwq(GptqConfig Config) : QuantizedConfig;
 
+    /// <summary>bitsandbytes 4-bit (NF4 / FP4, optionally with a double-quantized absmax): <c>weight</c>, <c>weight.absmax</c>, ...</summary>
+    public sealed record Bitsandbytes : QuantizedConfig;
+
     /// <summary>Reads the quantization of a <c>config.json</c>, or null for a dense checkpoint.</summary>
     /// <exception cref="QuantFormatException">The quantization config is malformed or of a method this runtime does not load.</exception>
     public static QuantizedConfig? FromConfig(JsonElement config)
@@ -52,10 +55,14 @@ public abstract record QuantizedConfig
                 int bits = Int(q, "bits", "quantization_config"), group = Int(q, "group_size", "quantization_config");
                 return new GptqAwq(v2 ? GptqConfig.GptqV2(bits, group) : GptqConfig.GptqV1(bits, group));
             }
+            case "bitsandbytes":
+                if (q.TryGetProperty("load_in_8bit", out var e8) && e8.ValueKind == JsonValueKind.True)
+                    throw new QuantFormatException("quantization_config: bitsandbytes 8-bit (LLM.int8) checkpoints are not loaded; 4-bit ones are.");
+                return new Bitsandbytes();
             case "awq":
                 return new GptqAwq(GptqConfig.Awq(Int(q, "group_size", "quantization_config")));
             default:
-                throw new QuantFormatException($"quantization_config: quant_method '{method}' is not one this runtime loads (mxfp4, fp8 with weight_block_size, gptq, awq; MLX 'quantization').");
+                throw new QuantFormatException($"quantization_config: quant_method '{method}' is not one this runtime loads (mxfp4, fp8 with weight_block_size, gptq, awq, bitsandbytes 4-bit; MLX 'quantization').");
         }
     }
 

@@ -114,6 +114,8 @@ public sealed class HqqOptimizerTests(ITestOutputHelper output)
         for (int rule = 0; rule < entry.Info.Rules.Count; rule++)
         {
             var info = entry.Info.Rules[rule];
+            // The error-minimising rule starts from hqq and is checked by the conformance suite (never worse per block).
+            if (info.Rule == ScaleRule.ErrorMinimizing) continue;
             Assert.Equal(ScaleRule.HalfQuadratic, info.Rule);
             bool roundZeros = info.Name switch
             {

@@ -29,6 +29,14 @@ internal static class DemoCommand
         var columns = new Option<int>("--cols", "-k") { Description = "Columns of the weight (K, inputs).", HelpName = "K", DefaultValueFactory = _ => 4096 };
         var threads = CommonOptions.Threads();
         var seed = new Option<ulong>("--seed", "-s") { Description = "Seed of the gaussian weights and activation.", HelpName = "S", DefaultValueFactory = _ => 1UL };
+        var tp = new Option<int>("--tp")
+        {
+            Description = "Run a synthetic GPT-OSS-style transformer block (attention and mxfp4 experts) over this many tensor-parallel ranks instead, and compare it with one rank.",
+            HelpName = "N",
+            DefaultValueFactory = _ => 0,
+        };
+        var comm = CommonOptions.Comm();
+        var isq = new Option<string?>("--isq") { Description = "With --tp: quantize the attention projections to this format as they load (immediate ISQ).", HelpName = "FORMAT" };
         var checkpoint = new Option<string?>("--write-checkpoint")
         {
             Description = "Instead of the format table, write a small random Hugging Face checkpoint (config.json, model.safetensors, tokenizer.json) into DIR for 'quant quantize'.",
@@ -37,11 +45,14 @@ internal static class DemoCommand
         var architecture = new Option<string>("--arch") { Description = "The checkpoint's architecture (with --write-checkpoint).", HelpName = string.Join("|", SyntheticCheckpoint.Architectures), DefaultValueFactory = _ => "llama" };
         architecture.AcceptOnlyFromAmong([.. SyntheticCheckpoint.Architectures]);
         var size = new Option<string?>("--size") { Description = "Scale the checkpoint to about SIZE of tensors (e.g. 400M; hidden 1024, as many layers as fit); default: a tiny model.", HelpName = "SIZE" };
-        var command = new Command("demo", "Quantizes a seeded gaussian layer to every format: error, GEMV time and GB/s against float32. With --write-checkpoint, writes a small checkpoint instead.");
+        var command = new Command("demo", "Quantizes a seeded gaussian layer to every format: error, GEMV time and GB/s against float32. With --tp N, runs a tensor-parallel transformer block instead; with --write-checkpoint, writes a small checkpoint for 'quant quantize'.");
         command.Options.Add(rows);
         command.Options.Add(columns);
         command.Options.Add(threads);
         command.Options.Add(seed);
+        command.Options.Add(tp);
+        command.Options.Add(comm);
+        command.Options.Add(isq);
         command.Options.Add(checkpoint);
         command.Options.Add(architecture);
         command.Options.Add(size);
@@ -53,6 +64,16 @@ internal static class DemoCommand
                 return ExitCodes.Success;
             }
             if (parse.GetValue(size) is not null) throw CliException.Usage("--size applies to --write-checkpoint.");
+            var kind = CommonOptions.ResolveComm(parse.GetValue(comm));
+            int worldSize = parse.GetValue(tp);
+            if (worldSize != 0 || kind == Quant.Runtime.Distributed.CommKind.Mpi)
+            {
+                if (worldSize < 0 || worldSize > Quant.Runtime.Distributed.InProcessComm.MaxWorldSize || (worldSize == 0 && kind == Quant.Runtime.Distributed.CommKind.InProcess))
+                    throw CliException.Usage(Text($"--tp must be in [1, {Quant.Runtime.Distributed.InProcessComm.MaxWorldSize}] (0 takes mpirun's count with --comm mpi); got {worldSize}."));
+                string? format = parse.GetValue(isq);
+                if (format is not null && !QuantFormatRegistry.TryGet(format, out _)) throw CliException.Usage($"unknown --isq format '{format}'; see 'quant formats'.");
+                return TensorParallelDemo.Run(context.Out, worldSize, kind, format, parse.GetValue(seed)) ? ExitCodes.Success : ExitCodes.Failure;
+            }
             int n = parse.GetValue(rows), k = parse.GetValue(columns);
             CommonOptions.CheckPositive("--rows", n);
             CommonOptions.CheckPositive("--cols", k);

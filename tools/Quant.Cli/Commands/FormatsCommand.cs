@@ -22,12 +22,16 @@ internal static class FormatsCommand
     public static Command Create(CliContext context)
     {
         var json = new Option<bool>("--json") { Description = "Print a JSON array instead of a table." };
+        var markdown = new Option<bool>("--markdown") { Description = "Print the Markdown table README.md carries between its format-table markers." };
         var command = new Command("formats", "Lists every registered format: layout, identity in UQFF and GGUF, quantization rules.");
         command.Options.Add(json);
+        command.Options.Add(markdown);
         command.SetAction(parse => context.Guard(() =>
         {
             var formats = QuantFormatRegistry.All.Select(e => e.Info).ToArray();
+            if (parse.GetValue(json) && parse.GetValue(markdown)) throw CliException.Usage("--json and --markdown cannot be combined.");
             if (parse.GetValue(json)) WriteJson(context.Out, formats);
+            else if (parse.GetValue(markdown)) context.Out.Write(Markdown(formats));
             else WriteTable(context, formats);
             return ExitCodes.Success;
         }));
@@ -82,6 +86,24 @@ internal static class FormatsCommand
             json.WriteEndArray();
         }
         output.WriteLine(Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length));
+    }
+
+    /// <summary>
+    /// The Markdown table of every format (README.md holds it between <c>&lt;!-- formats:begin --&gt;</c> and
+    /// <c>&lt;!-- formats:end --&gt;</c>; a test checks that it is this output). Lines end with \n.
+    /// </summary>
+    internal static string Markdown(QuantFormatInfo[] formats)
+    {
+        var text = new StringBuilder();
+        text.Append("| format | block | bits/weight | UQFF layer | GGUF id | rules (default first) | description |\n");
+        text.Append("|---|---:|---:|---|---:|---|---|\n");
+        foreach (var f in formats)
+        {
+            var rules = f.Rules.Select((r, i) => (r.Name, i)).OrderBy(r => r.i == f.DefaultRule ? 0 : 1).ThenBy(r => r.i).Select(r => r.Name);
+            string block = f.TileRows > 1 ? Invariant($"{f.TileRows} x {f.BlockSize}") : Invariant($"{f.BlockSize}");
+            text.Append(Invariant($"| `{f.Name}` | {block} | {f.BitsPerWeight:0.###} | {(f.Uqff == UqffLayer.None ? "-" : Invariant($"{f.Uqff} ({(int)f.Uqff})"))} | {(f.GgufType >= 0 ? Invariant($"{f.GgufType}") : "-")} | {string.Join(", ", rules)} | {(f.Description ?? "").Replace("|", "\\|", StringComparison.Ordinal)} |\n"));
+        }
+        return text.ToString();
     }
 
     private static void WriteTable(CliContext context, QuantFormatInfo[] formats)
