@@ -94,7 +94,14 @@ public sealed class QuantizeTests
         Assert.Contains("residual.safetensors", Directory.GetFiles(dir.File("uqff")).Select(Path.GetFileName));
         Assert.Equal(File.ReadAllText(Path.Combine(checkpoint, "config.json")), model.ConfigJson);
         Assert.True(File.Exists(dir.File("uqff/tokenizer.json")));
-        if (architecture == "gpt-oss") Assert.Contains(model.Layers, l => l.Expert == 3 && model.ReadLayer(l.Index).Name == "mxfp4-layer");
+        if (architecture == "gpt-oss")
+        {
+            Assert.Contains(model.Layers, l => l.Name == "model.layers.1.mlp.experts.gate_up_proj" && l.Expert is null && model.ReadLayer(l.Index) is { Name: "mxfp4-layer", Experts: 4 });
+            CliRunner.Ok("dequantize", output, "-o", dir.File("d.safetensors"));
+            using var dense = SafetensorsFile.Open(dir.File("d.safetensors"));
+            Assert.Equal(new[] { 4, 512, 256 }, dense.Entry("model.layers.1.mlp.experts.gate_up_proj.weight").Shape);
+            Assert.Equal(new[] { 4, 512 }, dense.Entry("model.layers.1.mlp.experts.gate_up_proj.bias").Shape);
+        }
         if (architecture == "qwen3-moe") Assert.Contains(model.Layers, l => l.Name == "model.layers.1.mlp.experts.3.down_proj");
         // The same model also goes to GGUF.
         CliRunner.Ok("quantize", checkpoint, "--to", "q4_0", "-o", dir.File("m.gguf"));
@@ -214,9 +221,10 @@ public sealed class QuantizeTests
         Assert.Equal("UQFF model", root.GetProperty("kind").GetString());
         Assert.True(root.GetProperty("properties").GetProperty("parts").GetArrayLength() > 1);
         var tensors = root.GetProperty("tensors").EnumerateArray().ToArray();
-        var expert = tensors.Single(t => t.GetProperty("name").GetString()!.EndsWith("model.layers.0.mlp.experts.gate_up_proj[2]", StringComparison.Ordinal));
-        Assert.Equal("mxfp4", expert.GetProperty("format").GetString());
-        Assert.Equal(new long[] { 512, 256 }, expert.GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()));
+        var experts = tensors.Single(t => t.GetProperty("name").GetString()!.EndsWith(": model.layers.0.mlp.experts.gate_up_proj", StringComparison.Ordinal));
+        Assert.Equal("mxfp4", experts.GetProperty("format").GetString());
+        Assert.Equal("Mxfp4 + bias", experts.GetProperty("type").GetString());
+        Assert.Equal(new long[] { 4, 512, 256 }, experts.GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()));
         Assert.Contains(tensors, t => t.GetProperty("name").GetString() == "residual: model.embed_tokens.weight" && t.GetProperty("type").GetString() == "BF16");
         Assert.Contains(root.GetProperty("metadata").EnumerateArray(), m => m.GetProperty("key").GetString() == "config.model_type");
         var text = CliRunner.Ok("inspect", dir.File("u/model-1.uqff"));

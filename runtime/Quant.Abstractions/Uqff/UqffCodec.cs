@@ -165,10 +165,20 @@ public static class UqffCodec
     /// <param name="columns">Columns (<c>K</c>), a multiple of the block size.</param>
     /// <param name="hasBias">Whether an F32 bias of <c>N</c> values follows.</param>
     /// <exception cref="QuantFormatException">The format has no UQFF layer type, or the columns do not fit its blocks.</exception>
-    public static long LayerLength(QuantFormatInfo format, int rows, int columns, bool hasBias)
+    public static long LayerLength(QuantFormatInfo format, int rows, int columns, bool hasBias) => LayerLength(format, rows, columns, hasBias, 1);
+
+    /// <summary>
+    /// The exact length of the blob <see cref="WriteLayer"/> writes for <paramref name="experts"/> stacked experts of
+    /// <paramref name="rows"/> rows each: an Mxfp4 layer keeps them in one blob (blocks <c>[E, N, K/2]</c>, scales
+    /// <c>[E, N, K/32]</c>, bias <c>[E, N]</c>), as mistral.rs writes GPT-OSS's experts.
+    /// </summary>
+    /// <exception cref="QuantFormatException">The format has no UQFF layer type, the columns do not fit its blocks, or more than one expert is asked of a type other than Mxfp4.</exception>
+    public static long LayerLength(QuantFormatInfo format, int rows, int columns, bool hasBias, int experts)
     {
         ArgumentNullException.ThrowIfNull(format);
         format.CheckColumns(columns);
+        if (experts < 1 || (experts > 1 && format.Uqff != UqffLayer.Mxfp4))
+            throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture, $"A UQFF {format.Uqff} layer holds one [N, K] weight, not {experts} experts."));
         long length = 5; // version, type
         switch (format.Uqff)
         {
@@ -177,7 +187,8 @@ public static class UqffCodec
                 break;
             case UqffLayer.Mxfp4:
                 length += 1;
-                for (int p = 0; p < format.Planes.Count; p++) length += RecordLength(2, format.PlaneBytes(p, rows, columns));
+                for (int p = 0; p < format.Planes.Count; p++) length += RecordLength(experts > 1 ? 3 : 2, format.PlaneBytes(p, (long)experts * rows, columns));
+                if (hasBias) return length + RecordLength(experts > 1 ? 2 : 1, 4L * experts * rows);
                 break;
             case UqffLayer.Fp8:
                 length += 1 + RecordLength(2, (long)rows * columns) + 3 * 4 + 4;

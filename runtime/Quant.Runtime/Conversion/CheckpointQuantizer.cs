@@ -306,6 +306,14 @@ public static class CheckpointQuantizer
             var linear = unit.Source;
             var bias = unit.WithBias ? Bias(unit) : null;
             int n = unit.OutRows, k = linear.Columns;
+            if (unit.Treatment == UnitTreatment.KeepMxfp4 && unit.AllExperts)
+            {
+                int experts = linear.Experts;
+                var blocks = HostTensor.FromOwnedBytes(DType.U8, [experts, linear.Rows, k / 2], source.ReadBytes(linear.Blocks!));
+                var scales = HostTensor.FromOwnedBytes(DType.U8, [experts, linear.Rows, k / 32], source.ReadBytes(linear.Scales!));
+                HostTensor? all = unit.WithBias ? HostTensor.FromArray(source.ReadFloats(linear.Bias!, 0, experts), experts, linear.Rows) : null;
+                return new Mxfp4Layer(blocks, scales, all).Serialize();
+            }
             if (unit.Treatment == UnitTreatment.KeepMxfp4)
             {
                 var (blocks, scales) = Mxfp4Rows(unit);

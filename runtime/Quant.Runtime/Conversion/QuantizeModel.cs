@@ -79,8 +79,9 @@ public enum UnitTreatment
 public sealed class QuantizeUnit
 {
     internal QuantizeUnit(LinearWeight source, int? expert, RowSelection rows, int permuteHeads, UnitTreatment treatment, string typeName,
-        string? format, string? rule, bool withBias, long outputBytes, string? note)
+        string? format, string? rule, bool withBias, long outputBytes, string? note, bool allExperts = false)
     {
+        AllExperts = allExperts;
         Source = source;
         Expert = expert;
         Rows = rows;
@@ -97,8 +98,11 @@ public sealed class QuantizeUnit
     /// <summary>The linear weight it comes from.</summary>
     public LinearWeight Source { get; }
 
-    /// <summary>The expert of a stacked weight it takes, or null for a plain one.</summary>
+    /// <summary>The expert of a stacked weight it takes, or null for a plain one (or for all of them, <see cref="AllExperts"/>).</summary>
     public int? Expert { get; }
+
+    /// <summary>Whether it takes every expert of a stacked weight at once (a UQFF Mxfp4 layer of GPT-OSS's experts, as mistral.rs writes them).</summary>
+    public bool AllExperts { get; }
 
     /// <summary>Which rows it takes.</summary>
     public RowSelection Rows { get; }
@@ -131,10 +135,10 @@ public sealed class QuantizeUnit
     public int OutRows => Rows == RowSelection.All ? Source.Rows : Source.Rows / 2;
 
     /// <summary>Elements written.</summary>
-    public long Elements => (long)OutRows * Source.Columns;
+    public long Elements => (long)OutRows * Source.Columns * (AllExperts ? Source.Experts : 1);
 
     /// <summary>Its share of the source's bytes (for progress and throughput).</summary>
-    public long InputBytes => Source.Bytes / Source.Experts / (Rows == RowSelection.All ? 1 : 2);
+    public long InputBytes => Source.Bytes / (AllExperts ? 1 : Source.Experts) / (Rows == RowSelection.All ? 1 : 2);
 
     /// <summary>The name tables show: the layer, its expert, the rows taken.</summary>
     public string DisplayName => Source.Name

@@ -230,8 +230,10 @@ public sealed class QuantizePlan
             for (int e = 0; e < linear.Experts; e++)
             {
                 var unit = UqffUnit(linear, linear.Experts > 1 ? e : null, rules, options, notes);
-                var layer = new UqffModelLayer(index++, linear.Name, linear.Experts > 1 ? e : null, unit.OutputBytes);
+                var layer = new UqffModelLayer(index++, linear.Name, unit.AllExperts ? null : unit.Expert, unit.OutputBytes);
                 steps.Add(new LinearStep(layer.DisplayName, [unit], layer, null, null));
+                // Kept MXFP4 experts are one layer, all experts stacked.
+                if (unit.AllExperts) break;
             }
         }
         var side = new List<(string, byte[])>();
@@ -264,11 +266,7 @@ public sealed class QuantizePlan
         bool bias = linear.Bias is not null;
         int n = linear.Rows, k = linear.Columns;
         var target = rules.Resolve(linear.Name);
-        if (linear.IsMxfp4 && (!options.RequantizeMxfp4 || target is null))
-        {
-            var mxfp4 = Format("mxfp4");
-            return new QuantizeUnit(linear, expert, RowSelection.All, 0, UnitTreatment.KeepMxfp4, "mxfp4", null, null, bias, UqffCodec.LayerLength(mxfp4, n, k, bias), null);
-        }
+        if (linear.IsMxfp4 && (!options.RequantizeMxfp4 || target is null)) return KeptMxfp4(linear, bias, null);
         string? note = null;
         if (target is { } t)
         {
@@ -284,12 +282,8 @@ public sealed class QuantizePlan
             note = string.Create(CultureInfo.InvariantCulture, $"{k} columns are not a multiple of {format.Name}'s block of {format.BlockSize}: kept in its dtype");
             Note(notes, $"{linear.Name}: {note}");
         }
-        if (linear.IsMxfp4)
-        {
-            // Requantizing MXFP4 to a format whose blocks do not fit: keep it as it is.
-            var mxfp4 = Format("mxfp4");
-            return new QuantizeUnit(linear, expert, RowSelection.All, 0, UnitTreatment.KeepMxfp4, "mxfp4", null, null, bias, UqffCodec.LayerLength(mxfp4, n, k, bias), note);
-        }
+        // Requantizing MXFP4 to a format whose blocks do not fit: keep it as it is.
+        if (linear.IsMxfp4) return KeptMxfp4(linear, bias, note);
         var w = linear.Weight!;
         if (w.GgufType is { } g)
         {
@@ -301,6 +295,11 @@ public sealed class QuantizePlan
         return new QuantizeUnit(linear, expert, RowSelection.All, 0, UnitTreatment.Keep, code.ToString().ToLowerInvariant(), null, null, bias,
             UqffCodec.UnquantLength(n, k, code, bias, UqffDType.F32), note);
     }
+
+    // MXFP4 experts kept: one Mxfp4 layer of all of them, blocks [E, N, K/2], scales [E, N, K/32], bias [E, N].
+    private static QuantizeUnit KeptMxfp4(LinearWeight linear, bool bias, string? note) =>
+        new(linear, null, RowSelection.All, 0, UnitTreatment.KeepMxfp4, "mxfp4", null, null, bias,
+            UqffCodec.LayerLength(Format("mxfp4"), linear.Rows, linear.Columns, bias, linear.Experts), note, allExperts: true);
 
     /// <summary>The Unquant dtype a dense weight is kept in: its own (F64 becomes F32).</summary>
     internal static UqffDType UnquantCode(DType dtype) => dtype switch

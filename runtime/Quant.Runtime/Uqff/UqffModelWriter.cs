@@ -11,7 +11,7 @@ namespace Quant.Runtime.Uqff;
 
 /// <summary>
 /// Writes a whole UQFF model (<see cref="UqffModelFormat"/>) as one goes: every layer's blob length is given up front
-/// (<see cref="Quant.Uqff.UqffCodec.LayerLength"/> computes it from the format and shape before anything is quantized),
+/// (<see cref="Quant.Uqff.UqffCodec.LayerLength(QuantFormatInfo, int, int, bool)"/> computes it from the format and shape before anything is quantized),
 /// so each part's header is written when the part is opened and the blobs follow in index order, one at a time; the
 /// residual tensors go to <c>residual.safetensors</c> in their announced order, interleaved with the layers as the caller
 /// likes. Nothing appears under its final name before <see cref="Commit"/>: every file is written under a hidden

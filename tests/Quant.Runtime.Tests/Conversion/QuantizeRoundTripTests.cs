@@ -74,13 +74,15 @@ public sealed class QuantizeRoundTripTests : IDisposable
             byte[] expected;
             if (checkpoint.Tensors.ContainsKey(name + "_blocks"))
             {
-                // GPT-OSS experts stay MXFP4: the blob holds the checkpoint's own codes and scales, and the expert's bias.
-                var bias = checkpoint.Tensors[name + "_bias"].ToFloat32Array().AsSpan(layer.Expert!.Value * checkpoint.Tensors[name + "_bias"].Dim(1), checkpoint.Tensors[name + "_bias"].Dim(1)).ToArray();
+                // GPT-OSS experts stay MXFP4, all of them in one layer as mistral.rs writes them: the checkpoint's own codes
+                // and scales, [E, N, K/2] and [E, N, K/32], and the bias [E, N].
+                Assert.Null(layer.Expert);
                 var blocks = checkpoint.Tensors[name + "_blocks"];
-                int rows = blocks.Dim(1), k = blocks.Dim(2) * 32;
-                var matrix = new QuantMatrix(FormatKernels.For("mxfp4").Info, rows, k,
-                    [blocks.Bytes.Slice(layer.Expert.Value * rows * k / 2, rows * k / 2).ToArray(), checkpoint.Tensors[name + "_scales"].Bytes.Slice(layer.Expert.Value * rows * k / 32, rows * k / 32).ToArray()]);
-                expected = UqffCodec.WriteLayer(matrix, bias);
+                int experts = blocks.Dim(0), rows = blocks.Dim(1), k = blocks.Dim(2) * 32;
+                var matrix = new QuantMatrix(FormatKernels.For("mxfp4").Info, experts * rows, k,
+                    [blocks.Bytes.ToArray(), checkpoint.Tensors[name + "_scales"].Bytes.ToArray()], experts);
+                expected = UqffCodec.WriteLayer(matrix, checkpoint.Tensors[name + "_bias"].ToFloat32Array());
+                Assert.Equal(experts, model.ReadLayer(i).Experts);
             }
             else
             {

@@ -42,6 +42,16 @@ public sealed class UqffModelFileTests : IDisposable
             checkedFormats++;
         }
         Assert.True(checkedFormats > 40, $"only {checkedFormats} formats have UQFF layers");
+        // Mxfp4 layers of stacked experts: [E, N, K/2] blocks, [E, N, K/32] scales, an [E, N] bias.
+        var mxfp4 = FormatKernels.For("mxfp4");
+        foreach (bool bias in new[] { false, true })
+        {
+            var stacked = mxfp4.Quantize(TestTensors.Gaussian(rng, 3 * 5 * 64), 3 * 5, 64);
+            var experts = new QuantMatrix(mxfp4.Info, 15, 64, [stacked.Plane(0), stacked.Plane(1)], experts: 3);
+            var blob = UqffCodec.WriteLayer(experts, bias ? TestTensors.Gaussian(rng, 15) : default);
+            Assert.Equal(UqffCodec.LayerLength(mxfp4.Info, 5, 64, bias, experts: 3), blob.Length);
+        }
+        Assert.Throws<QuantFormatException>(() => UqffCodec.LayerLength(FormatKernels.For("q4_0").Info, 5, 64, false, experts: 3));
         foreach (var dtype in new[] { UqffDType.F32, UqffDType.F16, UqffDType.BF16 })
         {
             foreach (bool bias in new[] { false, true })

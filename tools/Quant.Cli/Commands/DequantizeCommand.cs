@@ -96,27 +96,29 @@ internal static class DequantizeCommand
     {
         var outputs = new List<Output>();
         // Shapes first, from each blob's header (the layers are read again, one at a time, when written).
-        var shapes = new Dictionary<int, (int Rows, int Columns, bool Bias)>();
+        var shapes = new Dictionary<int, (int Experts, int Rows, int Columns, bool Bias)>();
         for (int i = 0; i < model.Layers.Count; i++)
         {
             var layer = model.ReadLayer(i);
-            shapes[i] = (layer.OutFeatures, layer.InFeatures, layer.HasBias);
+            shapes[i] = (layer.Experts, layer.OutFeatures, layer.InFeatures, layer.HasBias);
         }
         foreach (var group in model.Layers.GroupBy(l => l.Name ?? l.DisplayName).OrderBy(g => g.Min(l => l.Index)))
         {
             var layers = group.OrderBy(l => l.Expert ?? 0).ToArray();
-            bool stacked = layers[0].Expert is not null;
-            var (rows, columns, bias) = shapes[layers[0].Index];
-            if (layers.Any(l => shapes[l.Index] != (rows, columns, bias)))
+            var (experts, rows, columns, bias) = shapes[layers[0].Index];
+            if (layers.Any(l => shapes[l.Index] != (experts, rows, columns, bias)) || (experts > 1 && layers.Length > 1))
                 throw new QuantFormatException($"The experts of '{group.Key}' have different shapes.");
-            int[] weightShape = stacked ? [layers.Length, rows, columns] : [rows, columns];
+            // Experts come one layer each (re-quantized) or all in one layer (an Mxfp4 layer of stacked experts).
+            int stack = layers[0].Expert is not null ? layers.Length : experts;
+            bool stacked = stack > 1 || layers[0].Expert is not null;
+            int[] weightShape = stacked ? [stack, rows, columns] : [rows, columns];
             outputs.Add(new Output(group.Key + ".weight", target, weightShape, write =>
             {
                 foreach (var l in layers) write(Convert(model.ReadLayer(l.Index).DequantizeWeight(), target));
             }));
             if (bias)
             {
-                int[] biasShape = stacked ? [layers.Length, rows] : [rows];
+                int[] biasShape = stacked ? [stack, rows] : [rows];
                 outputs.Add(new Output(group.Key + ".bias", target, biasShape, write =>
                 {
                     foreach (var l in layers) write(Convert(BiasOf(model.ReadLayer(l.Index)), target));

@@ -79,7 +79,7 @@ internal sealed class UqffModelInspector : IFileInspector
         {
             UqffLayer.Gguf or UqffLayer.F8Q8 => blob.GgufDims,
             UqffLayer.Hqq => blob.Hqq!.Shape,
-            UqffLayer.Mxfp4 => [blob.Tensors[0].Dims[0], blob.Tensors[0].Dims[^1] * 2],
+            UqffLayer.Mxfp4 => [.. blob.Tensors[0].Dims[..^1], blob.Tensors[0].Dims[^1] * 2],
             UqffLayer.Afq => [blob.Tensors[0].Dims[0], blob.Tensors[1].Dims[^1] * blob.GroupSize],
             _ => blob.Tensors[0].Dims,
         };
