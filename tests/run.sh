@@ -15,11 +15,12 @@ else native=128; fi
 echo "== all tests (native SIMD level: $native)"
 QUANT_EXPECT_SIMD=$native dotnet test Quant.sln -c "$configuration" --no-build -nologo
 
-# The numbers behind two checks, which a passing run does not show: llama.cpp's logits against the float64
-# reference (tests/tools must be installed, as .ci/run does) and the corrupt-GGUF counts.
-echo "== GGUF: llama.cpp logits and corrupt-input counts"
+# The numbers behind the checks a passing run does not show: llama.cpp's logits against the float64 reference and
+# against the F32 GGUF for what quant quantize writes (tests/tools must be installed, as .ci/run does), and the
+# corrupt-input counts of GGUF files and UQFF models.
+echo "== GGUF and UQFF: llama.cpp logits and corrupt-input counts"
 dotnet test tests/Quant.Runtime.Tests -c "$configuration" --no-build -nologo \
-  --filter "FullyQualifiedName~LlamaCppTests|FullyQualifiedName~GgufCorruptionTests" --logger "console;verbosity=detailed"
+  --filter "FullyQualifiedName~LlamaCppTests|FullyQualifiedName~GgufCorruptionTests|FullyQualifiedName~UqffModelCorruptionTests" --logger "console;verbosity=detailed"
 
 # The tensor-parallel demo, in process and across processes, so its lines are in the CI log (the tests assert them).
 echo "== quant demo --tp 4, and mpirun -np 2 quant demo --tp 2 --comm mpi"

@@ -72,12 +72,14 @@ public static class Cli
     private static Command CreateRoot(CliContext context)
     {
         var root = new Command("quant",
-            "Block quantization formats for neural-network weights: list them, quantize raw files, write UQFF layers, inspect model files, run the demo.\n"
+            "Block quantization formats for neural-network weights: list them, quantize whole checkpoints to UQFF or GGUF and back, quantize raw files, inspect model files, run the demo.\n"
             + "Exit codes: 0 success, 1 an output could not be written, 2 usage error, 3 bad input data.");
         root.Options.Add(new HelpOption { Recursive = true });
         root.Options.Add(new VersionOption());
         root.Subcommands.Add(FormatsCommand.Create(context));
         root.Subcommands.Add(RawCommand.Create(context));
+        root.Subcommands.Add(QuantizeCommand.Create(context));
+        root.Subcommands.Add(DequantizeCommand.Create(context));
         root.Subcommands.Add(InspectCommand.Create(context));
         root.Subcommands.Add(DemoCommand.Create(context));
         root.Subcommands.Add(AccuracyCommand.Create(context));

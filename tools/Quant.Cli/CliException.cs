@@ -20,6 +20,9 @@ internal sealed class CliException : Exception
     /// <summary>An input that does not hold what the command line says it should (exit 3).</summary>
     public static CliException BadData(string message, Exception? inner = null) => new(ExitCodes.BadData, message, inner);
 
+    /// <summary>A run stopped by Ctrl+C or SIGTERM (exit 130, as shells report SIGINT).</summary>
+    public static CliException Interrupted(string message) => new(ExitCodes.Interrupted, message);
+
     /// <summary>A failure outside the input, such as an output that cannot be written (exit 1).</summary>
     public static CliException Failure(string message, Exception? inner = null) => new(ExitCodes.Failure, message, inner);
 }

@@ -14,4 +14,7 @@ public static class ExitCodes
 
     /// <summary>An input is wrong: missing, unreadable, of a size that does not fit the shape, or a corrupt UQFF blob.</summary>
     public const int BadData = 3;
+
+    /// <summary>The run was interrupted (Ctrl+C, SIGTERM) and wrote no output: 128 + SIGINT, as shells report it.</summary>
+    public const int Interrupted = 130;
 }

@@ -155,6 +155,82 @@ public static class UqffCodec
         return stream.ToArray();
     }
 
+    /// <summary>
+    /// The exact length in bytes of the blob <see cref="WriteLayer"/> writes for a <paramref name="rows"/> x
+    /// <paramref name="columns"/> weight of <paramref name="format"/>, with or without a bias, computed from the
+    /// shape alone: a whole-model writer announces every blob's length before any layer is quantized.
+    /// </summary>
+    /// <param name="format">The weight's format; it must have a UQFF layer type.</param>
+    /// <param name="rows">Rows (<c>N</c>).</param>
+    /// <param name="columns">Columns (<c>K</c>), a multiple of the block size.</param>
+    /// <param name="hasBias">Whether an F32 bias of <c>N</c> values follows.</param>
+    /// <exception cref="QuantFormatException">The format has no UQFF layer type, or the columns do not fit its blocks.</exception>
+    public static long LayerLength(QuantFormatInfo format, int rows, int columns, bool hasBias) => LayerLength(format, rows, columns, hasBias, 1);
+
+    /// <summary>
+    /// The exact length of the blob <see cref="WriteLayer"/> writes for <paramref name="experts"/> stacked experts of
+    /// <paramref name="rows"/> rows each: an Mxfp4 layer keeps them in one blob (blocks <c>[E, N, K/2]</c>, scales
+    /// <c>[E, N, K/32]</c>, bias <c>[E, N]</c>), as mistral.rs writes GPT-OSS's experts.
+    /// </summary>
+    /// <exception cref="QuantFormatException">The format has no UQFF layer type, the columns do not fit its blocks, or more than one expert is asked of a type other than Mxfp4.</exception>
+    public static long LayerLength(QuantFormatInfo format, int rows, int columns, bool hasBias, int experts)
+    {
+        ArgumentNullException.ThrowIfNull(format);
+        format.CheckColumns(columns);
+        if (experts < 1 || (experts > 1 && format.Uqff != UqffLayer.Mxfp4))
+            throw new QuantFormatException(string.Create(CultureInfo.InvariantCulture, $"A UQFF {format.Uqff} layer holds one [N, K] weight, not {experts} experts."));
+        long length = 5; // version, type
+        switch (format.Uqff)
+        {
+            case UqffLayer.Gguf:
+                length += 4 + 1 + 4 + 4 + 2 * 4 + format.MatrixBytes(rows, columns);
+                break;
+            case UqffLayer.Mxfp4:
+                length += 1;
+                for (int p = 0; p < format.Planes.Count; p++) length += RecordLength(experts > 1 ? 3 : 2, format.PlaneBytes(p, (long)experts * rows, columns));
+                if (hasBias) return length + RecordLength(experts > 1 ? 2 : 1, 4L * experts * rows);
+                break;
+            case UqffLayer.Fp8:
+                length += 1 + RecordLength(2, (long)rows * columns) + 3 * 4 + 4;
+                break;
+            case UqffLayer.F8Q8:
+                length += 1 + 4 + 4 + 2 * 4 + format.PlaneBytes(0, rows, columns);
+                break;
+            case UqffLayer.Afq:
+                length += 1 + RecordLength(2, format.PlaneBytes(0, rows, columns));
+                for (int p = 1; p <= 2; p++) length += RecordLength(2, format.PlaneBytes(p, rows, columns));
+                length += 2;
+                break;
+            case UqffLayer.Hqq:
+            {
+                long groups = (long)rows * (columns / format.BlockSize);
+                long codes = HqqPackedRows(groups, format.CodeBits) * format.BlockSize * (format.CodeBits == 3 ? 4 : 1);
+                length += 1 + RecordLength(2, codes);
+                for (int p = 1; p <= 2; p++) length += RecordLength(2, format.PlaneBytes(p, rows, columns));
+                length += 4 + 2 * 4 + 1 + 4 + 1 + 4 + 1 + 1;
+                break;
+            }
+            default:
+                throw new QuantFormatException($"Format '{format.Name}' has no UQFF layer type this writer knows ({format.Uqff}).");
+        }
+        return hasBias ? length + RecordLength(1, 4L * rows) : length;
+    }
+
+    /// <summary>The exact length in bytes of the blob <see cref="WriteUnquant"/> writes.</summary>
+    /// <param name="rows">Rows (<c>N</c>).</param>
+    /// <param name="columns">Columns (<c>K</c>).</param>
+    /// <param name="dtype">How the weight is stored (F32, F16 or BF16).</param>
+    /// <param name="hasBias">Whether a bias of <c>N</c> values follows.</param>
+    /// <param name="biasDType">How the bias is stored (<paramref name="dtype"/> when null).</param>
+    public static long UnquantLength(int rows, int columns, UqffDType dtype, bool hasBias, UqffDType? biasDType = null)
+    {
+        long length = 4 + 1 + 1 + RecordLength(2, (long)rows * columns * UqffTensor.ElementSize(dtype));
+        return hasBias ? length + RecordLength(1, (long)rows * UqffTensor.ElementSize(biasDType ?? dtype)) : length;
+    }
+
+    // A tensor record: data_len, dtype, ndims, the dims, the data.
+    private static long RecordLength(int dims, long data) => 12 + 4L * dims + data;
+
     /// <summary>Parses a layer blob of any type this codec knows.</summary>
     /// <exception cref="QuantFormatException">The blob is truncated, has trailing bytes, an unknown version or type, or a record whose length does not match its shape.</exception>
     public static UqffLayerBlob ReadLayer(ReadOnlySpan<byte> blob)

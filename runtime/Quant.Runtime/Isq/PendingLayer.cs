@@ -34,6 +34,9 @@ public sealed class PendingLayer : IQuantMethod
     /// <summary>Whether quantization has finished (successfully or not).</summary>
     public bool IsResolved => _result.IsCompleted;
 
+    /// <summary>The task that completes with the quantized layer (or faults with the ISQ failure), for waits that can be cancelled.</summary>
+    public Task<IQuantMethod> Completion => _result;
+
     /// <summary>The quantized layer, waiting for it if needed.</summary>
     /// <exception cref="InvalidOperationException">Quantizing the layer failed.</exception>
     public IQuantMethod Resolve() => _result.GetAwaiter().GetResult();

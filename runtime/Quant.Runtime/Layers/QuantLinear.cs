@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using Quant.Kernels;
 using Quant.Runtime.Tensors;
 using Quant.Uqff;
@@ -103,5 +104,63 @@ public class QuantLinear : LinearLayer
             parts.Add(kernels.Quantize(weights.Slice((int)(e * size), (int)size), n, k, rule, own, request.Threads));
         }
         return new QuantLinear(QuantMatrix.Stack(parts), bias);
+    }
+
+    /// <summary>
+    /// Whether <paramref name="format"/> quantizes each row on its own (every plane per block, no 2-D tiles, no per-tensor
+    /// value), so a weight can be quantized a band of rows at a time with the same bytes as all at once.
+    /// </summary>
+    public static bool IsRowLocal(QuantFormatInfo format)
+    {
+        ArgumentNullException.ThrowIfNull(format);
+        return format.TileRows <= 1 && format.Planes.All(p => p.Extent == PlaneExtent.Block);
+    }
+
+    /// <summary>
+    /// <see cref="Quantize"/> for a weight stored as F16 or BF16 (<c>[N, K]</c> or <c>[E, N, K]</c>) in a row-local format
+    /// (<see cref="IsRowLocal"/>): the rows are converted to float32 and quantized a band at a time (about 4 MiB of floats),
+    /// so the weight never exists whole in float32. The bytes are those of converting it whole and calling <see cref="Quantize"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">The format is not row-local, or the weight is not F16 / BF16.</exception>
+    public static QuantLinear QuantizeInBands(HostTensor weight, int experts, int n, int k, HostTensor? bias, IsqRequest request)
+        => QuantizeInBands(weight, experts, n, k, bias, request, 1 << 20);
+
+    // bandElements: floats per band (tests make bands of a few rows).
+    internal static QuantLinear QuantizeInBands(HostTensor weight, int experts, int n, int k, HostTensor? bias, IsqRequest request, int bandElements)
+    {
+        ArgumentNullException.ThrowIfNull(weight);
+        ArgumentNullException.ThrowIfNull(request);
+        var kernels = FormatKernels.For(request.Format);
+        var info = kernels.Info;
+        if (!IsRowLocal(info)) throw new ArgumentException($"Format '{info.Name}' has tiles or per-tensor values; quantize it whole.", nameof(request));
+        if (weight.DType is not (DType.F16 or DType.BF16)) throw new ArgumentException($"Banded quantization converts F16 or BF16 weights; this one is {weight.DType}.", nameof(weight));
+        int rule = info.FindRule(request.Rule);
+        var importance = request.Importance.Span;
+        if (!importance.IsEmpty && importance.Length != k && importance.Length != (long)experts * k)
+            throw new ArgumentException($"The importance holds {importance.Length} values; it must hold K = {k} (or E x K = {(long)experts * k}).", nameof(request));
+        long rows = (long)experts * n;
+        var result = new QuantMatrix(info, checked((int)rows), k);
+        int band = Math.Max(1, bandElements / k);
+        var floats = new float[(long)Math.Min(band, rows) * k];
+        var source = weight.Bytes;
+        int size = weight.DType.Size();
+        for (long row = 0; row < rows;)
+        {
+            int e = (int)(row / n);
+            // A band never crosses from one expert into the next, whose importance may differ.
+            int count = (int)Math.Min(band, (long)(e + 1) * n - row);
+            var values = floats.AsSpan(0, count * k);
+            HostTensor.ConvertToFloat32(weight.DType, source.Slice((int)(row * k * size), count * k * size), values);
+            var own = importance.Length == (long)experts * k ? importance.Slice(e * k, k) : importance;
+            var part = kernels.Quantize(values, count, k, rule, own, request.Threads);
+            for (int p = 0; p < info.Planes.Count; p++)
+            {
+                long rowBytes = info.RowBytes(p, k);
+                part.Plane(p).Span.CopyTo(result.Plane(p).Span.Slice((int)(row * rowBytes)));
+            }
+            row += count;
+        }
+        var matrix = experts == 1 ? result : new QuantMatrix(info, result.Rows, k, Enumerable.Range(0, info.Planes.Count).Select(p => result.Plane(p)).ToArray(), experts);
+        return new QuantLinear(matrix, bias);
     }
 }

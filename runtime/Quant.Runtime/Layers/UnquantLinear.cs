@@ -67,6 +67,10 @@ public sealed class UnquantLinear : LinearLayer
     public override IQuantMethod ApplyIsq(IsqRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
+        // A half-precision weight in a row-local format is converted a band of rows at a time: a whole float32 copy
+        // would double (for BF16, triple) the memory a layer takes while it is quantized.
+        if (_weight.DType is DType.F16 or DType.BF16 && QuantLinear.IsRowLocal(FormatKernels.For(request.Format).Info))
+            return QuantLinear.QuantizeInBands(_weight, Experts, OutFeatures, InFeatures, Bias, request);
         var weights = _weight.DType == DType.F32 ? _weight.AsSpan<float>() : _weight.ToFloat32Array();
         return QuantLinear.Quantize(weights, Experts, OutFeatures, InFeatures, Bias, request);
     }

@@ -24,36 +24,57 @@ public sealed class HuggingFaceGgufTests : IDisposable
         var config = new LlamaConfig(32, 256, 1, 512, 4, 2, 1e-5f, 300);
         LlamaGguf.Write(llama, config, TinyLlama.AsCheckpoint(TinyLlama.Create(config, seed: 4)), new LlamaGgufOptions { Type = "q4_K", Name = "tiny" });
 
-        foreach (var path in new[] { rich, llama })
+        foreach (var path in new[] { rich, llama }) AssertParsesTheSame(path);
+    }
+
+    /// <summary>What <c>quant quantize</c> writes (architecture metadata, a tokenizer from tokenizer.json, stacked experts, MXFP4) parses there the same.</summary>
+    [NodeFact]
+    public void QuantizeOutputs_ParseInHuggingFaceGguf_WithTheSameMetadataAndTensorTable()
+    {
+        NodeTools.Require();
+        var sizes = new Conversion.TestCheckpoints.Sizes(Hidden: 64, Ffn: 64, Heads: 2, KvHeads: 1, Vocab: 300, Experts: 2);
+        foreach (var (modelType, format) in new[] { ("llama", "q4_0"), ("qwen3_moe", "q8_0"), ("gpt_oss", "q5_1") })
         {
-            var (code, stdout, stderr) = NodeTools.Run("gguf-dump.mjs", TimeSpan.FromMinutes(1), path);
-            Assert.True(code == 0, $"gguf-dump failed on {path}: {stderr}");
-            using var doc = JsonDocument.Parse(stdout);
-            var root = doc.RootElement;
-            using var file = GgufFile.Open(path);
-            Assert.Equal(3, root.GetProperty("version").GetInt32());
-            Assert.Equal(file.Tensors.Count.ToString(CultureInfo.InvariantCulture), root.GetProperty("tensorCount").GetString());
-            Assert.Equal(file.Metadata.Count.ToString(CultureInfo.InvariantCulture), root.GetProperty("kvCount").GetString());
-            Assert.Equal(file.DataOffset.ToString(CultureInfo.InvariantCulture), root.GetProperty("tensorDataOffset").GetString());
-            var metadata = root.GetProperty("metadata");
-            Assert.Equal(file.Metadata.Count, metadata.EnumerateObject().Count());
-            foreach (var (key, value) in file.Metadata)
-            {
-                var entry = metadata.GetProperty(key);
-                Assert.Equal((int)value.Type, entry.GetProperty("type").GetInt32());
-                if (value.Type == GgufValueType.Array) Assert.Equal((int)value.AsArray().ElementType, entry.GetProperty("subType").GetInt32());
-                AssertSame(value, entry.GetProperty("value"), key);
-            }
-            var tensors = root.GetProperty("tensors").EnumerateArray().ToArray();
-            Assert.Equal(file.Tensors.Count, tensors.Length);
-            for (int i = 0; i < tensors.Length; i++)
-            {
-                var t = file.Tensors[i];
-                Assert.Equal(t.Name, tensors[i].GetProperty("name").GetString());
-                Assert.Equal(t.Dims.Select(d => d.ToString(CultureInfo.InvariantCulture)), tensors[i].GetProperty("shape").EnumerateArray().Select(d => d.GetString()));
-                Assert.Equal(t.Type.Id, tensors[i].GetProperty("dtype").GetInt32());
-                Assert.Equal(t.Offset.ToString(CultureInfo.InvariantCulture), tensors[i].GetProperty("offset").GetString());
-            }
+            string folder = Path.Combine(_dir, modelType);
+            Conversion.TestCheckpoints.Write(folder, modelType, sizes, seed: 5);
+            Conversion.TestCheckpoints.WriteTokenizer(folder, sizes.Vocab);
+            string path = Path.Combine(_dir, modelType + ".gguf");
+            var options = new Quant.Runtime.Conversion.CheckpointQuantizerOptions { Format = format, Name = modelType };
+            using (var source = Quant.Runtime.Conversion.CheckpointSource.Open(folder))
+                Quant.Runtime.Conversion.CheckpointQuantizer.Run(Quant.Runtime.Conversion.QuantizePlan.Create(source, path, options), options);
+            AssertParsesTheSame(path);
+        }
+    }
+
+    private static void AssertParsesTheSame(string path)
+    {
+        var (code, stdout, stderr) = NodeTools.Run("gguf-dump.mjs", TimeSpan.FromMinutes(1), path);
+        Assert.True(code == 0, $"gguf-dump failed on {path}: {stderr}");
+        using var doc = JsonDocument.Parse(stdout);
+        var root = doc.RootElement;
+        using var file = GgufFile.Open(path);
+        Assert.Equal(3, root.GetProperty("version").GetInt32());
+        Assert.Equal(file.Tensors.Count.ToString(CultureInfo.InvariantCulture), root.GetProperty("tensorCount").GetString());
+        Assert.Equal(file.Metadata.Count.ToString(CultureInfo.InvariantCulture), root.GetProperty("kvCount").GetString());
+        Assert.Equal(file.DataOffset.ToString(CultureInfo.InvariantCulture), root.GetProperty("tensorDataOffset").GetString());
+        var metadata = root.GetProperty("metadata");
+        Assert.Equal(file.Metadata.Count, metadata.EnumerateObject().Count());
+        foreach (var (key, value) in file.Metadata)
+        {
+            var entry = metadata.GetProperty(key);
+            Assert.Equal((int)value.Type, entry.GetProperty("type").GetInt32());
+            if (value.Type == GgufValueType.Array) Assert.Equal((int)value.AsArray().ElementType, entry.GetProperty("subType").GetInt32());
+            AssertSame(value, entry.GetProperty("value"), key);
+        }
+        var tensors = root.GetProperty("tensors").EnumerateArray().ToArray();
+        Assert.Equal(file.Tensors.Count, tensors.Length);
+        for (int i = 0; i < tensors.Length; i++)
+        {
+            var t = file.Tensors[i];
+            Assert.Equal(t.Name, tensors[i].GetProperty("name").GetString());
+            Assert.Equal(t.Dims.Select(d => d.ToString(CultureInfo.InvariantCulture)), tensors[i].GetProperty("shape").EnumerateArray().Select(d => d.GetString()));
+            Assert.Equal(t.Type.Id, tensors[i].GetProperty("dtype").GetInt32());
+            Assert.Equal(t.Offset.ToString(CultureInfo.InvariantCulture), tensors[i].GetProperty("offset").GetString());
         }
     }
 

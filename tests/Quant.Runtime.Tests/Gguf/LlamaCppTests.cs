@@ -5,7 +5,10 @@ using System.IO;
 using System.Linq;
 using System.Text.Json;
 using Quant.Kernels;
+using Quant.Runtime.Conversion;
 using Quant.Runtime.Gguf;
+using Quant.Runtime.Safetensors;
+using Quant.Runtime.Tensors;
 using Xunit.Abstractions;
 
 namespace Quant.Runtime.Tests.Gguf;
@@ -25,8 +28,81 @@ public sealed class LlamaCppTests(ITestOutputHelper output) : IDisposable
     public void LlamaCpp_F32Q8_0Q4_K_LogitsMatchTheFloat64Reference()
     {
         NodeTools.Require();
+        var checkpoint = TinyLlama.Create(TinyLlama.Config, seed: 20261122);
+        Compare(checkpoint, type => Write(checkpoint, type));
+    }
+
+    /// <summary>
+    /// The same check for what <c>quant quantize --to q8_0 / q4_K</c> writes from the checkpoint saved as safetensors with
+    /// its config.json: llama.cpp loads it (architecture metadata from config.json, the byte-level fallback vocabulary) and
+    /// its logits agree with the F32 GGUF's within the tolerance derived above.
+    /// </summary>
+    [NodeFact]
+    public void LlamaCpp_QuantizeCommandGguf_Q8_0Q4_K_LogitsMatchTheF32Gguf()
+    {
+        NodeTools.Require();
+        var checkpoint = TinyLlama.Create(TinyLlama.Config, seed: 20261122);
+        string folder = Path.Combine(_dir, "checkpoint");
+        Directory.CreateDirectory(folder);
+        SafetensorsWriter.WriteFile(Path.Combine(folder, "model.safetensors"),
+            checkpoint.Select(t => new KeyValuePair<string, HostTensor>(t.Key, HostTensor.FromArray(t.Value.Values, Array.ConvertAll(t.Value.Shape, d => (int)d)))));
+        var c = TinyLlama.Config;
+        File.WriteAllText(Path.Combine(folder, "config.json"), $$"""
+            {"model_type": "llama", "hidden_size": {{c.EmbeddingLength}}, "intermediate_size": {{c.FeedForwardLength}}, "num_hidden_layers": {{c.BlockCount}},
+             "num_attention_heads": {{c.HeadCount}}, "num_key_value_heads": {{c.HeadCountKv}}, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+             "max_position_embeddings": {{c.ContextLength}}, "vocab_size": {{c.VocabSize}}}
+            """);
+        Compare(checkpoint, type =>
+        {
+            if (type == "f32") return Write(checkpoint, type);
+            string path = Path.Combine(_dir, $"quantize-{type}.gguf");
+            var options = new CheckpointQuantizerOptions { Format = type, Threads = 2 };
+            using var source = CheckpointSource.Open(folder);
+            var report = CheckpointQuantizer.Run(QuantizePlan.Create(source, path, options), options);
+            output.WriteLine(Line($"quantize --to {type}: {report.OutputBytes} bytes, {report.Plan.Units.Count} layers, types {string.Join(", ", report.Plan.Units.GroupBy(u => u.TypeName).Select(g => $"{g.Key} x{g.Count()}"))}"));
+            return path;
+        });
+    }
+
+    /// <summary>
+    /// llama.cpp loads what quantize writes for every architecture it knows, with the metadata taken from config.json and the
+    /// vocabulary from tokenizer.json (byte-level BPE, merges, control tokens), and evaluates finite logits over the whole
+    /// vocabulary: Llama, Mistral, Mixtral (llama with experts), Qwen2, Qwen3, Qwen3-MoE and GPT-OSS (MXFP4 experts kept).
+    /// </summary>
+    [NodeFact]
+    public void LlamaCpp_LoadsAndEvaluatesQuantizeOutput_OfEveryArchitecture()
+    {
+        NodeTools.Require();
+        var sizes = new Conversion.TestCheckpoints.Sizes(Hidden: 128, Ffn: 128, Heads: 2, KvHeads: 1, Vocab: 300, Experts: 4);
+        int[] tokens = [298, 72, 101, 108, 108, 111, 32, 256, 257, 17];
+        foreach (var modelType in new[] { "llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "gpt_oss" })
+        {
+            string folder = Path.Combine(_dir, modelType);
+            Conversion.TestCheckpoints.Write(folder, modelType, sizes, seed: 99);
+            Conversion.TestCheckpoints.WriteTokenizer(folder, sizes.Vocab);
+            string path = Path.Combine(_dir, modelType + ".gguf");
+            var options = new CheckpointQuantizerOptions { Format = "q8_0", Threads = 2 };
+            using (var source = CheckpointSource.Open(folder)) CheckpointQuantizer.Run(QuantizePlan.Create(source, path, options), options);
+            string json = path + ".logits.json";
+            var (code, stdout, stderr) = NodeTools.Run("llama-logits.mjs", TimeSpan.FromMinutes(3), path, json, string.Join(',', tokens));
+            Assert.True(code == 0, $"llama.cpp (node-llama-cpp) failed on the {modelType} GGUF with exit code {code}:\n{stderr}\n{stdout}");
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(json));
+            var logits = doc.RootElement.GetProperty("logits").EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetDouble()).ToArray()).ToArray();
+            Assert.Equal(tokens.Length, logits.Length);
+            Assert.All(logits, row => Assert.Equal(sizes.Vocab, row.Length));
+            Assert.All(logits, row => Assert.All(row, v => Assert.True(double.IsFinite(v))));
+            double spread = logits.Max(r => r.Max() - r.Min());
+            Assert.True(spread > 0.1, $"{modelType}: the logits do not vary ({spread})");
+            using var file = GgufFile.Open(path);
+            output.WriteLine(Line($"{modelType}: llama.cpp loaded '{file.Metadata.GetString("general.architecture")}' ({file.Tensors.Count} tensors, {new FileInfo(path).Length} bytes) and evaluated {tokens.Length} tokens; logits spread {spread:F3}"));
+        }
+    }
+
+    // F32 GGUF against the float64 reference, then each quantized GGUF that write(type) makes against the references of its
+    // own dequantized weights and against the F32 GGUF's logits.
+    private void Compare(Dictionary<string, (long[] Shape, float[] Values)> checkpoint, Func<string, string> write)
+    {
         var config = TinyLlama.Config;
-        var checkpoint = TinyLlama.Create(config, seed: 20261122);
         var weights = checkpoint.ToDictionary(t => t.Key, t => t.Value.Values);
 
         // float64 reference, and the same in float32 arithmetic: their gap is the scale of float32 noise.
@@ -35,7 +111,7 @@ public sealed class LlamaCppTests(ITestOutputHelper output) : IDisposable
         double noise = MaxAbs(ref32, ref64);
         double scale = ref64.SelectMany(r => r).Max(Math.Abs);
 
-        var llamaF32 = RunLlama(Write(checkpoint, "f32"));
+        var llamaF32 = RunLlama(write("f32"));
         double f32Diff = MaxAbs(llamaF32, ref64);
         // llama.cpp sums in other orders than the sequential float32 reference, with an error of the same
         // size or smaller (pairwise and SIMD-lane sums); 4 x the sequential float32 error bounds it with room.
@@ -46,7 +122,7 @@ public sealed class LlamaCppTests(ITestOutputHelper output) : IDisposable
 
         foreach (var (type, activation) in new[] { ("q8_0", "q8_0"), ("q4_K", "q8_K") })
         {
-            string path = Write(checkpoint, type);
+            string path = write(type);
             var dequantized = Dequantized(path, config);
             // ggml multiplies a quantized weight by activations quantized to the weight's vec_dot_type (q8_0 for
             // q8_0, q8_K for q4_K): the reference does the same with Quant's bit-exact ports of those quantizers.

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using System.IO;
 using System.Runtime.InteropServices;
 using Quant.Cli.Demo;
 using Quant.Kernels;
@@ -36,7 +37,15 @@ internal static class DemoCommand
         };
         var comm = CommonOptions.Comm();
         var isq = new Option<string?>("--isq") { Description = "With --tp: quantize the attention projections to this format as they load (immediate ISQ).", HelpName = "FORMAT" };
-        var command = new Command("demo", "Quantizes a seeded gaussian layer to every format: error, GEMV time and GB/s against float32. With --tp N, runs a tensor-parallel transformer block instead.");
+        var checkpoint = new Option<string?>("--write-checkpoint")
+        {
+            Description = "Instead of the format table, write a small random Hugging Face checkpoint (config.json, model.safetensors, tokenizer.json) into DIR for 'quant quantize'.",
+            HelpName = "DIR",
+        };
+        var architecture = new Option<string>("--arch") { Description = "The checkpoint's architecture (with --write-checkpoint).", HelpName = string.Join("|", SyntheticCheckpoint.Architectures), DefaultValueFactory = _ => "llama" };
+        architecture.AcceptOnlyFromAmong([.. SyntheticCheckpoint.Architectures]);
+        var size = new Option<string?>("--size") { Description = "Scale the checkpoint to about SIZE of tensors (e.g. 400M; hidden 1024, as many layers as fit); default: a tiny model.", HelpName = "SIZE" };
+        var command = new Command("demo", "Quantizes a seeded gaussian layer to every format: error, GEMV time and GB/s against float32. With --tp N, runs a tensor-parallel transformer block instead; with --write-checkpoint, writes a small checkpoint for 'quant quantize'.");
         command.Options.Add(rows);
         command.Options.Add(columns);
         command.Options.Add(threads);
@@ -44,8 +53,17 @@ internal static class DemoCommand
         command.Options.Add(tp);
         command.Options.Add(comm);
         command.Options.Add(isq);
+        command.Options.Add(checkpoint);
+        command.Options.Add(architecture);
+        command.Options.Add(size);
         command.SetAction(parse => context.Guard(() =>
         {
+            if (parse.GetValue(checkpoint) is { } directory)
+            {
+                WriteCheckpoint(context, directory, parse.GetValue(architecture) ?? "llama", QuantizeCommand.ParseSize(parse.GetValue(size)), parse.GetValue(seed));
+                return ExitCodes.Success;
+            }
+            if (parse.GetValue(size) is not null) throw CliException.Usage("--size applies to --write-checkpoint.");
             var kind = CommonOptions.ResolveComm(parse.GetValue(comm));
             int worldSize = parse.GetValue(tp);
             if (worldSize != 0 || kind == Quant.Runtime.Distributed.CommKind.Mpi)
@@ -67,6 +85,15 @@ internal static class DemoCommand
             return ExitCodes.Success;
         }));
         return command;
+    }
+
+    private static void WriteCheckpoint(CliContext context, string directory, string architecture, long? size, ulong seed)
+    {
+        if (File.Exists(directory)) throw CliException.Usage($"--write-checkpoint '{directory}' is a file; name a folder.");
+        var result = SyntheticCheckpoint.Write(directory, architecture, size, seed);
+        context.Out.WriteLine(Text($"{directory}: a random {result.Architecture} checkpoint, {result.Layers} layers of hidden size {result.Hidden}, {result.Tensors} tensors, {result.Bytes} bytes of tensor data"));
+        foreach (var file in result.Files) context.Out.WriteLine(Text($"  {Path.GetFileName(file)}  {new FileInfo(file).Length} bytes"));
+        context.Out.WriteLine(Text($"next: quant quantize {directory} --to q4_K -o {directory.TrimEnd(Path.DirectorySeparatorChar)}-q4_K.gguf"));
     }
 
     private static void Run(CliContext context, int n, int k, int threads, ulong seed)

@@ -35,6 +35,7 @@ internal static class InspectCommand
 
     private static InspectReport Read(string path)
     {
+        path = UqffModelInspector.Resolve(path);
         if (!File.Exists(path)) throw CliException.BadData($"input '{path}' does not exist.");
         Span<byte> head = stackalloc byte[16];
         int read;

@@ -47,5 +47,6 @@ internal interface IFileInspector
 /// <summary>Every kind <c>quant inspect</c> knows, tried in order; the first whose magic matches reads the file.</summary>
 internal static class FileInspectors
 {
-    public static IReadOnlyList<IFileInspector> All { get; } = [new GgufInspector(), new UqffLayerInspector()];
+    // A UQFF model part is a safetensors file named .uqff; safetensors comes before the layer blob, whose version word a header length can resemble.
+    public static IReadOnlyList<IFileInspector> All { get; } = [new GgufInspector(), new UqffModelInspector(), new SafetensorsInspector(), new UqffLayerInspector()];
 }
