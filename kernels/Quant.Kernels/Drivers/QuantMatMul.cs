@@ -142,12 +142,13 @@ public static class QuantMatMul
         CheckFormat<TFormat>(matrix);
         if (destination.Length != (long)matrix.Rows * matrix.Columns) throw new ArgumentException(Text($"The destination must hold {(long)matrix.Rows * matrix.Columns} floats."), nameof(destination));
         pool ??= QuantThreadPool.Shared;
-        var job = new RowJob<TFormat>();
+        var job = RowJob<TFormat>.RentForDequantize();
         fixed (float* pd = destination)
         {
             job.SetDequantize(matrix, pd, RowJob<TFormat>.Output.Single, level ?? QuantSimd.Best);
             pool.Run(job, threads);
         }
+        job.Clear();
     }
 
     /// <summary>Dequantizes a whole matrix to binary16 (<c>[rows, columns]</c>), in parallel over rows, rounding to nearest even.</summary>
@@ -158,12 +159,13 @@ public static class QuantMatMul
         CheckFormat<TFormat>(matrix);
         if (destination.Length != (long)matrix.Rows * matrix.Columns) throw new ArgumentException(Text($"The destination must hold {(long)matrix.Rows * matrix.Columns} values."), nameof(destination));
         pool ??= QuantThreadPool.Shared;
-        var job = new RowJob<TFormat>();
+        var job = RowJob<TFormat>.RentForDequantize();
         fixed (Half* pd = destination)
         {
             job.SetDequantize(matrix, pd, RowJob<TFormat>.Output.Half, level ?? QuantSimd.Best);
             pool.Run(job, threads);
         }
+        job.Clear();
     }
 
     /// <summary>Dequantizes a whole matrix to bfloat16 (<c>[rows, columns]</c>), in parallel over rows, rounding to nearest even.</summary>
@@ -174,12 +176,13 @@ public static class QuantMatMul
         CheckFormat<TFormat>(matrix);
         if (destination.Length != (long)matrix.Rows * matrix.Columns) throw new ArgumentException(Text($"The destination must hold {(long)matrix.Rows * matrix.Columns} values."), nameof(destination));
         pool ??= QuantThreadPool.Shared;
-        var job = new RowJob<TFormat>();
+        var job = RowJob<TFormat>.RentForDequantize();
         fixed (BFloat16* pd = destination)
         {
             job.SetDequantize(matrix, pd, RowJob<TFormat>.Output.BFloat16, level ?? QuantSimd.Best);
             pool.Run(job, threads);
         }
+        job.Clear();
     }
 
     private static void CheckFormat<TFormat>(QuantMatrix matrix) where TFormat : struct, IQuantFormat<TFormat>
@@ -353,6 +356,21 @@ internal sealed unsafe class RowJob<TFormat> : IParallelJob where TFormat : stru
 {
     public enum Output { Single, Half, BFloat16 }
 
+    /// <summary>One dequantize job per calling thread and format, so a dequantize call allocates nothing. Quantize
+    /// calls take a new job: they allocate their output anyway, and a rule may one day call back into the drivers.</summary>
+    [ThreadStatic]
+    private static RowJob<TFormat>? t_dequantize;
+
+    public static RowJob<TFormat> RentForDequantize() => t_dequantize ??= new RowJob<TFormat>();
+
+    /// <summary>Drops the references of the finished call (the matrix, the caller's buffers).</summary>
+    public void Clear()
+    {
+        _matrix = null;
+        _floats = _importance = null;
+        _destination = null;
+    }
+
     private QuantMatrix? _matrix;
     private float* _floats, _importance;
     private void* _destination;
@@ -379,6 +397,7 @@ internal sealed unsafe class RowJob<TFormat> : IParallelJob where TFormat : stru
         _level = level;
         _quantize = false;
         _chunk = 4;
+        _next = 0;
     }
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
